@@ -1,0 +1,1 @@
+//! Image preprocessing: decode → resize → center-crop → RGB → normalize.

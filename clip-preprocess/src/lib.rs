@@ -1,0 +1,10 @@
+//! CLIP preprocessing that is bit-exact with OpenAI's reference code.
+//!
+//! * [`image`]: decode, resize (a port of Pillow's `Resample.c`), center-crop,
+//!   convert to RGB and normalize, exactly as `clip.load(...)[1]` (`preprocess`).
+//! * [`tokenizer`]: ftfy cleaning, HTML unescaping and CLIP's byte-level BPE,
+//!   exactly as `clip.tokenize`.
+#![deny(missing_docs)]
+
+pub mod image;
+pub mod tokenizer;

@@ -1,0 +1,1 @@
+//! CLIP's tokenizer: cleaning (ftfy, HTML unescape, whitespace, lowercase) and BPE.

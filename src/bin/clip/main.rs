@@ -1,0 +1,41 @@
+//! `clip`: the clip-rs command-line tool.
+//!
+//! Each subcommand lives in its own module; its command line is a contract
+//! (scripts call it exactly so): extend it, never rename it.
+
+mod preprocess_cmd;
+mod tokenize_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "clip", version, about = "OpenAI CLIP in Rust: embeddings, zero-shot classification, search")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Preprocess images exactly as CLIP's `preprocess` and write `[3,N,N]` float32 .npy files.
+    Preprocess(preprocess_cmd::Args),
+    /// Tokenize texts (one per stdin line) exactly as `clip.tokenize`; one JSON array per line.
+    Tokenize(tokenize_cmd::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Preprocess(args) => preprocess_cmd::run(args),
+        Command::Tokenize(args) => tokenize_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
