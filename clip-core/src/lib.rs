@@ -1,1 +1,24 @@
-//! clip-core
+//! The backend-agnostic core of clip-rs.
+//!
+//! * [`Encoder`]: the interface a backend (e.g. `clip-ort`) implements — preprocessed
+//!   pixels `[N,3,S,S]` or token ids `[N,L]` in, unnormalised embeddings `[N,D]` out.
+//! * [`ModelConfig`]: what a model needs besides its weights (sizes, normalisation, logit scale).
+//! * [`Clip`]: the facade — files, bytes, images and strings in, embeddings out, with
+//!   preprocessing and tokenizing bit-exact with OpenAI's reference.
+//! * [`embedding`] and [`similarity`]: normalisation, cosine similarity, the reference's
+//!   `model(image, text)` logits and softmax.
+//! * [`Error`]: one typed error for all of it.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod clip;
+pub mod config;
+pub mod embedding;
+mod encoder;
+mod error;
+pub mod similarity;
+
+pub use crate::clip::{Clip, ImageInput, DEFAULT_BATCH_SIZE};
+pub use crate::config::ModelConfig;
+pub use crate::encoder::Encoder;
+pub use crate::error::{Error, Result};

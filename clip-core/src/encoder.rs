@@ -1,0 +1,60 @@
+//! The backend-agnostic encoder interface.
+
+use ndarray::{Array2, ArrayView2, ArrayView4};
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+
+/// A CLIP model's two towers, as a backend runs them.
+///
+/// Implementations take `&self` and are `Send + Sync`, so one encoder can serve many threads;
+/// a backend whose runtime needs exclusive access (ONNX Runtime's `Session::run` takes
+/// `&mut self`) hides that behind its own synchronisation.
+///
+/// Both methods return the **unnormalised** projections, like the reference's
+/// `model.encode_image` / `model.encode_text`.
+pub trait Encoder: Send + Sync {
+    /// The model's configuration.
+    fn config(&self) -> &ModelConfig;
+
+    /// Encodes preprocessed images `[N, 3, S, S]` (S = `config().image_size`) into `[N, D]`.
+    fn encode_image_batch(&self, pixels: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
+
+    /// Encodes token ids `[N, L]` (as `clip.tokenize` returns them: start token, BPE ids,
+    /// end token, zero padding; L ≤ `config().context_length`) into `[N, D]`.
+    fn encode_text_batch(&self, token_ids: ArrayView2<'_, i32>) -> Result<Array2<f32>>;
+
+    /// A short human-readable description of what runs the model, e.g.
+    /// `"onnxruntime 1.32.0 on CPUExecutionProvider"`.
+    fn describe(&self) -> String;
+}
+
+impl<E: Encoder + ?Sized> Encoder for std::sync::Arc<E> {
+    fn config(&self) -> &ModelConfig {
+        (**self).config()
+    }
+    fn encode_image_batch(&self, pixels: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        (**self).encode_image_batch(pixels)
+    }
+    fn encode_text_batch(&self, token_ids: ArrayView2<'_, i32>) -> Result<Array2<f32>> {
+        (**self).encode_text_batch(token_ids)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+impl<E: Encoder + ?Sized> Encoder for Box<E> {
+    fn config(&self) -> &ModelConfig {
+        (**self).config()
+    }
+    fn encode_image_batch(&self, pixels: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        (**self).encode_image_batch(pixels)
+    }
+    fn encode_text_batch(&self, token_ids: ArrayView2<'_, i32>) -> Result<Array2<f32>> {
+        (**self).encode_text_batch(token_ids)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

@@ -1,0 +1,425 @@
+//! One tower (image or text) of a CLIP model: its sessions, its signature, running it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use half::f16;
+use ndarray::{Array2, ArrayView2, ArrayView4, Ix2};
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{Session, SessionInputValue};
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::device::{self, Provider};
+use crate::error::OrtError;
+use crate::options::{GraphOptimization, OrtOptions};
+use crate::runtime::Runtime;
+
+/// Which tower; used in error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Image,
+    Text,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Text => "text",
+        }
+    }
+}
+
+/// The element types a tower may declare for its main input or output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Elem {
+    F32,
+    F16,
+    I64,
+    I32,
+}
+
+/// What a tower's graph declares, checked once at load.
+#[derive(Debug)]
+struct Signature {
+    input: String,
+    input_elem: Elem,
+    /// Declared input shape (-1 for dynamic dimensions).
+    input_shape: Vec<i64>,
+    /// An `attention_mask` input (Hugging Face text models), fed with 1s up to each row's EOT.
+    attention_mask: Option<(String, Elem)>,
+    output: String,
+    output_elem: Elem,
+    /// Declared output shape (-1 for dynamic dimensions).
+    output_shape: Vec<i64>,
+}
+
+/// A pool of sessions over one model file: `Session::run` needs `&mut`, so each session sits
+/// in a `Mutex` and a call takes the first free one (round-robin start), waiting only when
+/// all are busy.
+pub(crate) struct Tower {
+    kind: Kind,
+    path: PathBuf,
+    sessions: Vec<Mutex<Session>>,
+    next: AtomicUsize,
+    signature: Signature,
+    provider: Provider,
+}
+
+impl std::fmt::Debug for Tower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tower")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("sessions", &self.sessions.len())
+            .field("signature", &self.signature)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}
+
+fn elem_of(ty: &TensorElementType) -> Option<Elem> {
+    match ty {
+        TensorElementType::Float32 => Some(Elem::F32),
+        TensorElementType::Float16 => Some(Elem::F16),
+        TensorElementType::Int64 => Some(Elem::I64),
+        TensorElementType::Int32 => Some(Elem::I32),
+        _ => None,
+    }
+}
+
+impl Tower {
+    pub(crate) fn load(
+        runtime: &Runtime,
+        kind: Kind,
+        path: &Path,
+        options: &OrtOptions,
+    ) -> Result<Self, OrtError> {
+        let count = options.sessions.unwrap_or(1);
+        let mut sessions = Vec::with_capacity(count);
+        let mut provider = Provider::Cpu;
+        for _ in 0..count {
+            let (session, used) = open_session(runtime, path, options)?;
+            provider = used;
+            sessions.push(session);
+        }
+        // `count >= 1`, so there is a first session.
+        let first = sessions.first().ok_or_else(|| OrtError::ModelSignature {
+            path: path.to_owned(),
+            tower: kind.name(),
+            reason: "no session could be created".into(),
+        })?;
+        let signature = read_signature(kind, path, first)?;
+        Ok(Self {
+            kind,
+            path: path.to_owned(),
+            sessions: sessions.into_iter().map(Mutex::new).collect(),
+            next: AtomicUsize::new(0),
+            signature,
+            provider,
+        })
+    }
+
+    pub(crate) fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The declared input dimension `axis`, if fixed.
+    pub(crate) fn fixed_input_dim(&self, axis: usize) -> Option<usize> {
+        fixed(&self.signature.input_shape, axis)
+    }
+
+    /// The declared output dimension `axis`, if fixed.
+    pub(crate) fn fixed_output_dim(&self, axis: usize) -> Option<usize> {
+        fixed(&self.signature.output_shape, axis)
+    }
+
+    fn session(&self) -> MutexGuard<'_, Session> {
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            if let Ok(guard) = self.sessions[(start + i) % n].try_lock() {
+                return guard;
+            }
+        }
+        // All busy: wait for ours. A poisoned mutex only means a caller panicked mid-run;
+        // ONNX Runtime sessions keep no state between runs, so the session is still usable.
+        self.sessions[start]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn run_error(&self, source: ort::Error) -> OrtError {
+        OrtError::Run {
+            tower: self.kind.name(),
+            source,
+        }
+    }
+
+    /// Runs the image tower on `[N, 3, S, S]`.
+    pub(crate) fn run_image(&self, pixels: ArrayView4<'_, f32>) -> Result<Array2<f32>, OrtError> {
+        let pixels = pixels.as_standard_layout();
+        match self.signature.input_elem {
+            Elem::F16 => {
+                let half = pixels.mapv(f16::from_f32);
+                let value = TensorRef::from_array_view(&half).map_err(|e| self.run_error(e))?;
+                self.run(vec![(self.signature.input.clone(), value.into())])
+            }
+            _ => {
+                let value = TensorRef::from_array_view(&pixels).map_err(|e| self.run_error(e))?;
+                self.run(vec![(self.signature.input.clone(), value.into())])
+            }
+        }
+    }
+
+    /// Runs the text tower on token ids `[N, L]` (already trimmed or padded to the width the
+    /// model accepts).
+    pub(crate) fn run_text(
+        &self,
+        ids: ArrayView2<'_, i32>,
+        eot: &[usize],
+    ) -> Result<Array2<f32>, OrtError> {
+        let mask = self.signature.attention_mask.as_ref().map(|(name, elem)| {
+            let mask = Array2::from_shape_fn(ids.dim(), |(row, col)| i64::from(col <= eot[row]));
+            (name.clone(), *elem, mask)
+        });
+        let ids64 = ids.mapv(i64::from);
+        let ids32 = ids.as_standard_layout();
+        let mut inputs: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(2);
+        match self.signature.input_elem {
+            Elem::I32 => inputs.push((
+                self.signature.input.clone(),
+                TensorRef::from_array_view(&ids32)
+                    .map_err(|e| self.run_error(e))?
+                    .into(),
+            )),
+            _ => inputs.push((
+                self.signature.input.clone(),
+                TensorRef::from_array_view(&ids64)
+                    .map_err(|e| self.run_error(e))?
+                    .into(),
+            )),
+        }
+        let mask32;
+        if let Some((name, elem, mask)) = &mask {
+            if *elem == Elem::I32 {
+                mask32 = mask.mapv(|v| v as i32);
+                inputs.push((
+                    name.clone(),
+                    TensorRef::from_array_view(&mask32)
+                        .map_err(|e| self.run_error(e))?
+                        .into(),
+                ));
+            } else {
+                inputs.push((
+                    name.clone(),
+                    TensorRef::from_array_view(mask)
+                        .map_err(|e| self.run_error(e))?
+                        .into(),
+                ));
+            }
+        }
+        self.run(inputs)
+    }
+
+    fn run(&self, inputs: Vec<(String, SessionInputValue<'_>)>) -> Result<Array2<f32>, OrtError> {
+        let mut session = self.session();
+        let outputs = session.run(inputs).map_err(|e| self.run_error(e))?;
+        let value =
+            outputs
+                .get(self.signature.output.as_str())
+                .ok_or_else(|| OrtError::BadOutput {
+                    tower: self.kind.name(),
+                    reason: format!("no output named {:?}", self.signature.output),
+                })?;
+        let array = match self.signature.output_elem {
+            Elem::F16 => value
+                .try_extract_array::<f16>()
+                .map(|a| a.mapv(f16::to_f32))
+                .map_err(|e| self.run_error(e))?,
+            _ => value
+                .try_extract_array::<f32>()
+                .map(|a| a.to_owned())
+                .map_err(|e| self.run_error(e))?,
+        };
+        let shape = array.shape().to_vec();
+        array
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| OrtError::BadOutput {
+                tower: self.kind.name(),
+                reason: format!("an output of shape {shape:?}, expected [batch, embed_dim]"),
+            })
+    }
+}
+
+fn open_session(
+    runtime: &Runtime,
+    path: &Path,
+    options: &OrtOptions,
+) -> Result<(Session, Provider), OrtError> {
+    let session_error = |source: ort::Error| OrtError::Session {
+        path: path.to_owned(),
+        source,
+    };
+    let level = match options.optimization {
+        GraphOptimization::Disabled => GraphOptimizationLevel::Disable,
+        GraphOptimization::Basic => GraphOptimizationLevel::Level1,
+        GraphOptimization::Extended => GraphOptimizationLevel::Level2,
+        GraphOptimization::All => GraphOptimizationLevel::All,
+    };
+    let mut builder = Session::builder(&runtime.environment)
+        .map_err(session_error)?
+        .with_optimization_level(level)
+        .map_err(|e| session_error(e.into()))?;
+    if let Some(threads) = options.intra_threads {
+        builder = builder
+            .with_intra_threads(threads)
+            .map_err(|e| session_error(e.into()))?;
+    }
+    let provider = device::bind(options.device, &mut builder)?;
+    // Read the file ourselves: a missing file then gives an I/O message naming it, rather
+    // than ONNX Runtime's less specific one.
+    let bytes =
+        std::fs::read(path).map_err(|err| session_error(ort::Error::new(err.to_string())))?;
+    let session = builder.commit_from_memory(&bytes).map_err(session_error)?;
+    Ok((session, provider))
+}
+
+fn read_signature(kind: Kind, path: &Path, session: &Session) -> Result<Signature, OrtError> {
+    let mismatch = |reason: String| OrtError::ModelSignature {
+        path: path.to_owned(),
+        tower: kind.name(),
+        reason,
+    };
+    let describe = |outlets: &[ort::value::Outlet]| {
+        outlets
+            .iter()
+            .map(|o| format!("{} {:?}", o.name(), o.dtype()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let tensor = |outlet: &ort::value::Outlet| match outlet.dtype() {
+        ValueType::Tensor { ty, shape, .. } => Some((elem_of(ty), shape.to_vec())),
+        _ => None,
+    };
+    let (wanted_input, wanted_output, input_elems, rank): (&[&str], &[&str], &[Elem], usize) =
+        match kind {
+            Kind::Image => (
+                &["pixel_values", "image", "input"],
+                &["image_embeds", "embeddings", "output"],
+                &[Elem::F32, Elem::F16],
+                4,
+            ),
+            Kind::Text => (
+                &["input_ids", "text", "input"],
+                &["text_embeds", "embeddings", "output"],
+                &[Elem::I64, Elem::I32],
+                2,
+            ),
+        };
+    let inputs = session.inputs();
+    let main = inputs
+        .iter()
+        .find(|o| wanted_input.contains(&o.name()))
+        .or_else(|| {
+            if inputs.len() == 1 {
+                inputs.first()
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| {
+            mismatch(format!(
+                "expected an input named {wanted_input:?}, found: {}",
+                describe(inputs)
+            ))
+        })?;
+    let (elem, input_shape) =
+        tensor(main).ok_or_else(|| mismatch(format!("input {} is not a tensor", main.name())))?;
+    let input_elem = elem.filter(|e| input_elems.contains(e)).ok_or_else(|| {
+        mismatch(format!(
+            "input {} has type {:?}, expected one of {input_elems:?}",
+            main.name(),
+            main.dtype()
+        ))
+    })?;
+    if input_shape.len() != rank {
+        return Err(mismatch(format!(
+            "input {} has rank {}, expected {rank}",
+            main.name(),
+            input_shape.len()
+        )));
+    }
+    let mut attention_mask = None;
+    for other in inputs.iter().filter(|o| o.name() != main.name()) {
+        match (kind, other.name(), tensor(other)) {
+            (Kind::Text, "attention_mask", Some((Some(e @ (Elem::I64 | Elem::I32)), _))) => {
+                attention_mask = Some((other.name().to_owned(), e));
+            }
+            _ => {
+                return Err(mismatch(format!(
+                    "unexpected extra input {} {:?}",
+                    other.name(),
+                    other.dtype()
+                )))
+            }
+        }
+    }
+    let outputs = session.outputs();
+    let out = outputs
+        .iter()
+        .find(|o| wanted_output.contains(&o.name()))
+        .or_else(|| {
+            if outputs.len() == 1 {
+                outputs.first()
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| {
+            mismatch(format!(
+                "expected an output named {wanted_output:?}, found: {}",
+                describe(outputs)
+            ))
+        })?;
+    let (out_elem, out_shape) =
+        tensor(out).ok_or_else(|| mismatch(format!("output {} is not a tensor", out.name())))?;
+    let output_elem = out_elem
+        .filter(|e| matches!(e, Elem::F32 | Elem::F16))
+        .ok_or_else(|| {
+            mismatch(format!(
+                "output {} has type {:?}, expected float32 or float16",
+                out.name(),
+                out.dtype()
+            ))
+        })?;
+    if out_shape.len() != 2 {
+        return Err(mismatch(format!(
+            "output {} has rank {}, expected 2 ([batch, embed_dim])",
+            out.name(),
+            out_shape.len()
+        )));
+    }
+    Ok(Signature {
+        input: main.name().to_owned(),
+        input_elem,
+        input_shape,
+        attention_mask,
+        output: out.name().to_owned(),
+        output_elem,
+        output_shape: out_shape,
+    })
+}
+
+/// A declared dimension if it is fixed (ONNX Runtime reports dynamic ones as -1).
+fn fixed(shape: &[i64], axis: usize) -> Option<usize> {
+    shape
+        .get(axis)
+        .and_then(|&d| usize::try_from(d).ok())
+        .filter(|&d| d > 0)
+}
