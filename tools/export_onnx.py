@@ -246,7 +246,7 @@ class OpenAITextTower(nn.Module):
     Works for OpenAI's ``clip.model.CLIP`` and for open_clip's ``CLIP``.
     """
 
-    def __init__(self, model: nn.Module, blocks: nn.ModuleList, block_call: Callable, ctx: int):
+    def __init__(self, model: nn.Module, blocks: nn.Module, block_call: Callable, ctx: int):
         super().__init__()
         self.token_embedding = model.token_embedding
         self.positional_embedding = model.positional_embedding
@@ -336,22 +336,18 @@ def prepare_open_clip(name: str, checkpoint: Optional[str], source: dict[str, An
     # argmax pooling) gets the dynamic-length wrapper; anything else is exported
     # at the fixed context length through the model's own encode_text.
     standard = (
-        hasattr(model, "token_embedding") and hasattr(model, "transformer")
+        hasattr(model, "token_embedding") and hasattr(model, "transformer") and hasattr(model, "ln_final")
+        and getattr(model, "attn_mask", None) is not None
         and getattr(model, "text_pool_type", "argmax") == "argmax"
-        and getattr(model.transformer, "batch_first", True) is not None
     )
     ctx = int(getattr(model, "context_length", 77))
     vocab = int(getattr(model, "vocab_size", 49408))
     if standard:
-        def blocks_call(blocks, x, mask):
-            bf = getattr(model.transformer, "batch_first", True)
-            if not bf:
-                x = x.permute(1, 0, 2)
-            for b in blocks:
-                x = b(x, attn_mask=mask)
-            return x if bf else x.permute(1, 0, 2)
+        def run_transformer(blocks: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            # open_clip's Transformer takes batch-first input and handles its own layout.
+            return blocks(x, attn_mask=mask)
 
-        textual: nn.Module = OpenAITextTower(model, model.transformer.resblocks, blocks_call, ctx)
+        textual: nn.Module = OpenAITextTower(model, model.transformer, run_transformer, ctx)
         dynamic = True
     else:
         textual = ImageTower(model.encode_text, model)
@@ -458,13 +454,6 @@ def export_tower(module: nn.Module, example: torch.Tensor, path: Path, input_nam
         )
     prog.save(str(path), external_data=big)
     _rename_io(path, input_name, output_name)
-
-
-def export_tower_fixed(module: nn.Module, example: torch.Tensor, path: Path, input_name: str,
-                       output_name: str, opset: int) -> None:
-    """Fallback: dynamic batch only (fixed sequence length)."""
-    export_tower(module, example, path, input_name, output_name, {0: torch.export.Dim("batch", min=1, max=4096)},
-                 opset)
 
 
 def _rename_io(path: Path, input_name: str, output_name: str) -> None:
@@ -687,6 +676,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--checkpoint", help="openai: .pt (TorchScript or state dict); open_clip: checkpoint file; "
                    "hf: CLIPModel directory")
     p.add_argument("--model", help="open_clip model name, e.g. ViT-B-32")
+    p.add_argument("--model-config", type=Path,
+                   help="open_clip: a model config JSON to register first (its file stem is the model name)")
     p.add_argument("--random-init", action="store_true", help="seeded random weights of an OpenAI architecture")
     p.add_argument("--arch", choices=list(ARCHS), help="architecture for --random-init")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init (default 0)")
@@ -721,6 +712,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             model = load_openai_checkpoint(Path(a.checkpoint))
             prep = prepare_openai(model, {"kind": "openai", "checkpoint": str(a.checkpoint), "seed": None})
         elif a.source == "open_clip":
+            if a.model_config:
+                try:
+                    import open_clip  # type: ignore
+                except ImportError:
+                    p.error("--from open_clip needs the open-clip-torch package")
+                if not a.model_config.is_file():
+                    raise ExportError(f"{a.model_config}: model config not found")
+                open_clip.add_model_config(str(a.model_config))
+                a.model = a.model or a.model_config.stem
             if not a.model:
                 p.error("--from open_clip needs --model")
             prep = prepare_open_clip(a.model, a.checkpoint, {"kind": "open_clip", "checkpoint": a.checkpoint,
