@@ -1,1 +1,422 @@
-//! Image preprocessing: decode → resize → center-crop → RGB → normalize.
+//! Image preprocessing: decode → resize → center-crop → RGB → normalize, bit-exact
+//! with OpenAI CLIP's `preprocess` (Pillow 13.0.0 + torchvision 0.29).
+//!
+//! ```text
+//! Resize(n, BICUBIC) → CenterCrop(n) → convert("RGB") → ToTensor() → Normalize(mean, std)
+//! ```
+//!
+//! Each stage has its own module: [`decode`](self) (file bytes → pixels in
+//! Pillow's mode), `resize` (a port of Pillow's `Resample.c`), `crop`,
+//! `convert` (Pillow's `convert("RGB")`), `normalize`. Resize and crop run in the
+//! image's original Pillow mode (`L`, `LA`, `P`, `1`, `RGB`, `RGBA`, `CMYK`,
+//! `I;16`); the conversion to RGB comes after the crop, as in the reference.
+//!
+//! # Exactness
+//!
+//! Bit-identical to the reference, tested on the corpus in `tests/data/images`:
+//! * JPEG: baseline, progressive, arithmetic, every chroma subsampling,
+//!   grayscale, CMYK and YCCK (decoded by libjpeg-turbo, as Pillow does);
+//! * PNG: every colour type and bit depth (1/2/4/8-bit gray, palette with or
+//!   without `tRNS`, RGB, RGBA, gray+alpha, 16-bit, interlaced);
+//! * raw RGB buffers ([`Preprocessor::preprocess_rgb`]) and
+//!   [`image::DynamicImage`]s, treated as the Pillow image of the same pixels.
+//!
+//! Decoded by the `image` crate and *not* guaranteed exact: GIF (Pillow keeps
+//! mode `P`; `image` composites to RGBA), palette BMPs, TIFF variants and WebP
+//! (libwebp vs. `image`'s decoder). 8-bit RGB BMP/TIFF/lossless WebP match.
+//!
+//! EXIF orientation is not applied (the reference's `Image.open` does not).
+//!
+//! # Untrusted input
+//!
+//! The format comes from the bytes, never the file name. Dimensions are checked
+//! against [`Limits`] from the header before any pixel buffer is allocated
+//! (Pillow's decompression-bomb check). Errors are typed ([`ImageError`]); no
+//! input makes the library panic.
+
+mod convert;
+mod decode;
+mod error;
+mod normalize;
+mod raster;
+mod resize;
+
+use std::path::Path;
+
+use ndarray::{Array3, Array4, ArrayViewMut3, Axis};
+
+pub use error::ImageError;
+
+use normalize::NormalizeTable;
+use raster::{Mode, Raster};
+use resize::{Kernels, Window};
+
+/// CLIP's per-channel mean (RGB), as in `clip/clip.py`'s `_transform`.
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// CLIP's per-channel standard deviation (RGB), as in `clip/clip.py`.
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+/// What the preprocessor produces: an `image_size × image_size` crop,
+/// normalised with `mean` and `std`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct PreprocessConfig {
+    /// Side of the square output (the model's input resolution, e.g. 224 or 336).
+    pub image_size: u32,
+    /// Per-channel mean subtracted after scaling to `[0, 1]`.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by afterwards.
+    pub std: [f32; 3],
+}
+
+impl PreprocessConfig {
+    /// A configuration from the model's input resolution, mean and std.
+    pub fn new(image_size: u32, mean: [f32; 3], std: [f32; 3]) -> Self {
+        PreprocessConfig {
+            image_size,
+            mean,
+            std,
+        }
+    }
+}
+
+impl Default for PreprocessConfig {
+    /// 224 pixels with CLIP's mean and std (ViT-B/32, ViT-B/16, ViT-L/14, RN50, RN101).
+    fn default() -> Self {
+        PreprocessConfig::new(224, CLIP_MEAN, CLIP_STD)
+    }
+}
+
+/// Decoding limits: a guard against decompression bombs, checked from the
+/// header before any pixel buffer is allocated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest accepted `width × height`; `None` disables the check.
+    ///
+    /// Default: [`Limits::PILLOW_MAX_PIXELS`], the size at which Pillow raises
+    /// `DecompressionBombError`.
+    pub max_pixels: Option<u64>,
+}
+
+impl Limits {
+    /// Pillow's error threshold: `2 * Image.MAX_IMAGE_PIXELS` =
+    /// `2 * (1024 * 1024 * 1024 // 4 // 3)` = 178,956,970 pixels. (Pillow only
+    /// warns between `MAX_IMAGE_PIXELS` and twice that; we accept those.)
+    pub const PILLOW_MAX_PIXELS: u64 = 2 * (1024 * 1024 * 1024 / 4 / 3);
+
+    /// Pillow's default limits.
+    pub fn new() -> Self {
+        Limits {
+            max_pixels: Some(Self::PILLOW_MAX_PIXELS),
+        }
+    }
+
+    /// No pixel limit (only for trusted input).
+    pub fn unlimited() -> Self {
+        Limits { max_pixels: None }
+    }
+
+    /// Sets the largest accepted number of pixels.
+    #[must_use]
+    pub fn with_max_pixels(mut self, max_pixels: u64) -> Self {
+        self.max_pixels = Some(max_pixels);
+        self
+    }
+
+    pub(crate) fn check(&self, width: u64, height: u64) -> Result<(), ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::InvalidDimensions { width, height });
+        }
+        if let Some(limit) = self.max_pixels {
+            if width.saturating_mul(height) > limit {
+                return Err(ImageError::TooLarge {
+                    width,
+                    height,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new()
+    }
+}
+
+/// CLIP's image preprocessing, bit-exact with the reference.
+///
+/// Cheap to clone, `Send + Sync`: share one across threads.
+///
+/// ```no_run
+/// use clip_preprocess::image::{PreprocessConfig, Preprocessor};
+/// let pre = Preprocessor::new(PreprocessConfig::default());
+/// let tensor = pre.preprocess_path("photo.jpg")?; // [3, 224, 224] f32
+/// assert_eq!(tensor.shape(), &[3, 224, 224]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Preprocessor {
+    config: PreprocessConfig,
+    limits: Limits,
+    kernels: Kernels,
+    table: NormalizeTable,
+}
+
+impl Preprocessor {
+    /// A preprocessor for `config`.
+    pub fn new(config: PreprocessConfig) -> Self {
+        let table = NormalizeTable::new(config.mean, config.std);
+        Preprocessor {
+            config,
+            limits: Limits::default(),
+            kernels: Kernels::Auto,
+            table,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PreprocessConfig {
+        &self.config
+    }
+
+    /// The decoding limits in use.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Replaces the decoding limits (decompression-bomb guard).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Uses only the scalar resize kernels (the test oracle of the SIMD ones).
+    /// The output is identical either way; this exists for tests and benchmarks.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_scalar_kernels(mut self, scalar: bool) -> Self {
+        self.kernels = if scalar { Kernels::Scalar } else { Kernels::Auto };
+        self
+    }
+
+    fn side(&self) -> Result<usize, ImageError> {
+        match self.config.image_size {
+            0 => Err(ImageError::InvalidConfig {
+                reason: "image_size must be at least 1",
+            }),
+            n => Ok(n as usize),
+        }
+    }
+
+    fn alloc(&self) -> Result<Array3<f32>, ImageError> {
+        let n = self.side()?;
+        Ok(Array3::zeros((3, n, n)))
+    }
+
+    /// Reads and preprocesses an image file. Errors name the file.
+    pub fn preprocess_path(&self, path: impl AsRef<Path>) -> Result<Array3<f32>, ImageError> {
+        let mut out = self.alloc()?;
+        self.preprocess_path_into(path, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// Like [`preprocess_path`](Self::preprocess_path), into a `[3, n, n]` view.
+    pub fn preprocess_path_into(
+        &self,
+        path: impl AsRef<Path>,
+        out: ArrayViewMut3<f32>,
+    ) -> Result<(), ImageError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.preprocess_bytes_into(&bytes, out)
+            .map_err(|e| ImageError::File {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            })
+    }
+
+    /// Preprocesses an encoded image (JPEG, PNG, GIF, WebP, BMP, TIFF; detected
+    /// from the bytes).
+    pub fn preprocess_bytes(&self, bytes: &[u8]) -> Result<Array3<f32>, ImageError> {
+        let mut out = self.alloc()?;
+        self.preprocess_bytes_into(bytes, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// Preprocesses an encoded image into a caller's `[3, n, n]` buffer (for
+    /// example one row of a batch).
+    pub fn preprocess_bytes_into(
+        &self,
+        bytes: &[u8],
+        out: ArrayViewMut3<f32>,
+    ) -> Result<(), ImageError> {
+        self.check_out(&out)?;
+        let raster = decode::decode(bytes, &self.limits)?;
+        self.run(&raster, out)
+    }
+
+    /// Preprocesses an already decoded image, treated as the Pillow image with
+    /// the same pixels (`Luma8` → `L`, `Rgba8` → `RGBA`, 16-bit gray → `I;16`,
+    /// other 16-bit → high byte).
+    pub fn preprocess_image(&self, image: &::image::DynamicImage) -> Result<Array3<f32>, ImageError> {
+        let mut out = self.alloc()?;
+        let raster = decode::from_dynamic(image)?;
+        self.run(&raster, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// Preprocesses a packed 8-bit RGB buffer (`width * height * 3` bytes,
+    /// row-major), as Pillow would an `RGB` image of those pixels.
+    pub fn preprocess_rgb(&self, rgb: &[u8], width: u32, height: u32) -> Result<Array3<f32>, ImageError> {
+        let (w, h) = (width as usize, height as usize);
+        if w == 0 || h == 0 {
+            return Err(ImageError::InvalidDimensions {
+                width: u64::from(width),
+                height: u64::from(height),
+            });
+        }
+        let expected = w
+            .checked_mul(h)
+            .and_then(|n| n.checked_mul(3))
+            .ok_or(ImageError::InvalidDimensions {
+                width: u64::from(width),
+                height: u64::from(height),
+            })?;
+        if rgb.len() != expected {
+            return Err(ImageError::BufferSize {
+                what: "RGB input (width * height * 3)",
+                expected,
+                actual: rgb.len(),
+            });
+        }
+        let mut out = self.alloc()?;
+        let raster = Raster::new_u8(Mode::Rgb, w, h, rgb.to_vec());
+        self.run(&raster, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// Preprocesses files into one `[len, 3, n, n]` batch; stops at the first
+    /// error, which names the file.
+    pub fn preprocess_paths<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Array4<f32>, ImageError> {
+        let n = self.side()?;
+        let mut batch = Array4::zeros((paths.len(), 3, n, n));
+        for (path, row) in paths.iter().zip(batch.axis_iter_mut(Axis(0))) {
+            self.preprocess_path_into(path, row)?;
+        }
+        Ok(batch)
+    }
+
+    /// Preprocesses encoded images into one `[len, 3, n, n]` batch.
+    pub fn preprocess_bytes_batch<B: AsRef<[u8]>>(&self, images: &[B]) -> Result<Array4<f32>, ImageError> {
+        let n = self.side()?;
+        let mut batch = Array4::zeros((images.len(), 3, n, n));
+        for (bytes, row) in images.iter().zip(batch.axis_iter_mut(Axis(0))) {
+            self.preprocess_bytes_into(bytes.as_ref(), row)?;
+        }
+        Ok(batch)
+    }
+
+    fn check_out(&self, out: &ArrayViewMut3<f32>) -> Result<(), ImageError> {
+        let n = self.side()?;
+        if out.shape() != [3, n, n] {
+            return Err(ImageError::BufferSize {
+                what: "output view of shape [3, n, n]",
+                expected: 3 * n * n,
+                actual: out.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Resize → crop → RGB → normalize, writing `out` (`[3, n, n]`).
+    fn run(&self, raster: &Raster, mut out: ArrayViewMut3<f32>) -> Result<(), ImageError> {
+        self.check_out(&out)?;
+        let n = self.side()?;
+        let (w, h) = (raster.width, raster.height);
+        let (out_w, out_h) = resized_size(w, h, n);
+        let win = Window {
+            left: center_offset(out_w, n),
+            top: center_offset(out_h, n),
+            width: n,
+            height: n,
+        };
+        let cropped = if (out_w, out_h) == (w, h) {
+            resize::crop(raster, win)
+        } else {
+            resize::resize_window(raster, out_w, out_h, win, self.kernels)
+        };
+        let t = &self.table.table;
+        let plane = n * n;
+        if let Some(buf) = out.as_slice_mut() {
+            let (r, rest) = buf.split_at_mut(plane);
+            let (g, b) = rest.split_at_mut(plane);
+            convert::for_each_rgb(&cropped, |i, [pr, pg, pb]| {
+                r[i] = t[0][usize::from(pr)];
+                g[i] = t[1][usize::from(pg)];
+                b[i] = t[2][usize::from(pb)];
+            });
+        } else {
+            convert::for_each_rgb(&cropped, |i, px| {
+                for (c, &v) in px.iter().enumerate() {
+                    out[[c, i / n, i % n]] = t[c][usize::from(v)];
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// torchvision's `Resize(n)` output size: the short side becomes `n`, the long
+/// side `int(n * long / short)` evaluated as `(n * long) / short` in `f64`.
+fn resized_size(w: usize, h: usize, n: usize) -> (usize, usize) {
+    let (short, long) = if w <= h { (w, h) } else { (h, w) };
+    let new_long = ((n as f64 * long as f64) / short as f64) as usize;
+    if w <= h {
+        (n, new_long)
+    } else {
+        (new_long, n)
+    }
+}
+
+/// torchvision's `CenterCrop` offset: `int(round((size - n) / 2.0))` with
+/// Python's round-half-to-even.
+fn center_offset(size: usize, n: usize) -> usize {
+    let d = size.saturating_sub(n);
+    let half = d / 2;
+    if d % 2 == 0 || half % 2 == 0 {
+        half
+    } else {
+        half + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resized_size_matches_torchvision() {
+        assert_eq!(resized_size(2013, 231, 224), (1952, 224));
+        assert_eq!(resized_size(231, 2013, 224), (224, 1952));
+        assert_eq!(resized_size(640, 480, 224), (298, 224));
+        assert_eq!(resized_size(224, 224, 224), (224, 224));
+    }
+
+    #[test]
+    fn center_offset_rounds_half_to_even() {
+        assert_eq!(center_offset(224, 224), 0);
+        assert_eq!(center_offset(225, 224), 0); // round(0.5) = 0
+        assert_eq!(center_offset(227, 224), 2); // round(1.5) = 2
+        assert_eq!(center_offset(229, 224), 2); // round(2.5) = 2
+        assert_eq!(center_offset(231, 224), 4); // round(3.5) = 4
+        assert_eq!(center_offset(298, 224), 37);
+    }
+}

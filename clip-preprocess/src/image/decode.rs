@@ -1,0 +1,327 @@
+//! Decoding file bytes into a [`Raster`] in the mode Pillow 13 opens them in.
+//!
+//! * JPEG: libjpeg-turbo through the `turbojpeg` crate. Pillow's wheels bundle
+//!   libjpeg-turbo and decode with the same defaults (ISLOW DCT, fancy
+//!   upsampling), so the pixels are identical (REFERENCE §5: 890/890 files). CMYK
+//!   and YCCK files come out of libjpeg in Adobe's inverted polarity; Pillow reads
+//!   them as `CMYK;I`, i.e. `255 - x`, and so do we.
+//! * PNG: the `png` crate, without its expansions, so that the Pillow mode (`1`,
+//!   `L`, `LA`, `P`, `RGB`, `RGBA`, `I;16`) is known. 16-bit colour keeps the high
+//!   byte as Pillow's `RGB;16B` unpacker does (`v >> 8`); 16-bit gray is `I;16`.
+//! * GIF, WebP, BMP, TIFF: the `image` crate (see the module docs of
+//!   [`crate::image`] for which of these are exact).
+//!
+//! The format is decided from the bytes, never from a file name. Every decoder
+//! reads the header first and the [`Limits`] are checked before the pixel buffer
+//! is allocated.
+
+use std::io::Cursor;
+
+use super::error::ImageError;
+use super::raster::{Mode, Raster};
+use super::Limits;
+
+/// Image container formats recognised from their first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Jpeg,
+    Png,
+    Gif,
+    WebP,
+    Bmp,
+    Tiff,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "JPEG",
+            Format::Png => "PNG",
+            Format::Gif => "GIF",
+            Format::WebP => "WebP",
+            Format::Bmp => "BMP",
+            Format::Tiff => "TIFF",
+        }
+    }
+}
+
+/// Detects the format from magic bytes.
+pub(crate) fn detect(bytes: &[u8]) -> Result<Format, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let fmt = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Format::Jpeg
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Format::Png
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Format::Gif
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Format::WebP
+    } else if bytes.starts_with(b"BM") {
+        Format::Bmp
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        Format::Tiff
+    } else {
+        return Err(ImageError::UnsupportedFormat {
+            magic: bytes.iter().take(8).copied().collect(),
+        });
+    };
+    Ok(fmt)
+}
+
+/// Decodes `bytes` into a raster in Pillow's mode for that file.
+pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
+    match detect(bytes)? {
+        Format::Jpeg => decode_jpeg(bytes, limits),
+        Format::Png => decode_png(bytes, limits),
+        other => decode_with_image_crate(bytes, other, limits),
+    }
+}
+
+fn jpeg_err(e: turbojpeg::Error) -> ImageError {
+    ImageError::decode("JPEG", e)
+}
+
+fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
+    use turbojpeg::{Colorspace, PixelFormat};
+    let mut dec = turbojpeg::Decompressor::new().map_err(jpeg_err)?;
+    let header = dec.read_header(bytes).map_err(jpeg_err)?;
+    let (width, height) = (header.width, header.height);
+    limits.check(width as u64, height as u64)?;
+    let (mode, format) = match header.colorspace {
+        Colorspace::Gray => (Mode::L, PixelFormat::GRAY),
+        Colorspace::CMYK | Colorspace::YCCK => (Mode::Cmyk, PixelFormat::CMYK),
+        _ => (Mode::Rgb, PixelFormat::RGB),
+    };
+    let channels = mode.channels();
+    let len = pixel_len(width, height, channels)?;
+    let mut data = vec![0u8; len];
+    let image = turbojpeg::Image {
+        pixels: data.as_mut_slice(),
+        width,
+        pitch: width * channels,
+        height,
+        format,
+    };
+    dec.decompress(bytes, image).map_err(jpeg_err)?;
+    if mode == Mode::Cmyk {
+        // Pillow's JPEG plugin always reads 4-component files as "CMYK;I"
+        // ("assume adobe conventions", JpegImagePlugin.py), i.e. inverted.
+        for v in &mut data {
+            *v = 255 - *v;
+        }
+    }
+    Ok(Raster::new_u8(mode, width, height, data))
+}
+
+/// `width * height * channels`, or an error if it does not fit in memory.
+fn pixel_len(width: usize, height: usize, channels: usize) -> Result<usize, ImageError> {
+    if width == 0 || height == 0 {
+        return Err(ImageError::InvalidDimensions {
+            width: width as u64,
+            height: height as u64,
+        });
+    }
+    width
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(channels))
+        .ok_or(ImageError::InvalidDimensions {
+            width: width as u64,
+            height: height as u64,
+        })
+}
+
+fn png_err(e: png::DecodingError) -> ImageError {
+    ImageError::decode("PNG", e)
+}
+
+fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
+    use png::{BitDepth, ColorType};
+    // The png crate's own allocation limit (64 MiB by default) would reject large
+    // photos that Pillow opens; our pixel limit is checked after the header instead.
+    let mut dec = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: usize::MAX });
+    dec.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = dec.read_info().map_err(png_err)?;
+    let (width, height, color, depth, palette) = {
+        let info = reader.info();
+        (
+            info.width as usize,
+            info.height as usize,
+            info.color_type,
+            info.bit_depth,
+            info.palette.as_ref().map(|p| p.to_vec()),
+        )
+    };
+    limits.check(width as u64, height as u64)?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or(ImageError::InvalidDimensions {
+            width: width as u64,
+            height: height as u64,
+        })?;
+    pixel_len(width, height, 1)?;
+    let mut buf = vec![0u8; size];
+    let frame = reader.next_frame(&mut buf).map_err(png_err)?;
+    let line = frame.line_size;
+    let bits = depth as u8 as usize;
+    let rows = buf.chunks_exact(line).take(height);
+
+    let raster = match (color, depth) {
+        (ColorType::Grayscale, BitDepth::Sixteen) => {
+            let mut wide = Vec::with_capacity(width * height);
+            for row in rows {
+                wide.extend(row.chunks_exact(2).take(width).map(|b| u16::from_be_bytes([b[0], b[1]])));
+            }
+            Raster {
+                mode: Mode::I16,
+                width,
+                height,
+                data: Vec::new(),
+                wide,
+                palette: Vec::new(),
+            }
+        }
+        (ColorType::Grayscale, _) => {
+            // Pillow: 1-bit is mode "1" (0/255); 2- and 4-bit are "L" scaled by
+            // 85 and 17 (its L;2 / L;4 unpackers); 8-bit is "L".
+            let (mode, scale) = match bits {
+                1 => (Mode::One, 255u8),
+                2 => (Mode::L, 85),
+                4 => (Mode::L, 17),
+                _ => (Mode::L, 1),
+            };
+            let mut data = Vec::with_capacity(width * height);
+            for row in rows {
+                unpack_bits(row, bits, width, &mut data, |v| v.wrapping_mul(scale));
+            }
+            Raster::new_u8(mode, width, height, data)
+        }
+        (ColorType::Indexed, _) => {
+            let mut data = Vec::with_capacity(width * height);
+            for row in rows {
+                unpack_bits(row, bits, width, &mut data, |v| v);
+            }
+            let mut pal = vec![[0u8; 3]; 256];
+            if let Some(p) = palette {
+                for (dst, src) in pal.iter_mut().zip(p.chunks_exact(3)) {
+                    *dst = [src[0], src[1], src[2]];
+                }
+            }
+            Raster {
+                palette: pal,
+                ..Raster::new_u8(Mode::P, width, height, data)
+            }
+        }
+        (ColorType::Rgb, _) => Raster::new_u8(Mode::Rgb, width, height, take8(rows, width * 3, bits)),
+        (ColorType::Rgba, _) => {
+            Raster::new_u8(Mode::Rgba, width, height, take8(rows, width * 4, bits))
+        }
+        (ColorType::GrayscaleAlpha, BitDepth::Sixteen) => {
+            // Pillow opens 16-bit LA as RGBA through its "LA;16B" unpacker.
+            let la = take8(rows, width * 2, bits);
+            let mut data = Vec::with_capacity(width * height * 4);
+            for p in la.chunks_exact(2) {
+                data.extend_from_slice(&[p[0], p[0], p[0], p[1]]);
+            }
+            Raster::new_u8(Mode::Rgba, width, height, data)
+        }
+        (ColorType::GrayscaleAlpha, _) => {
+            Raster::new_u8(Mode::La, width, height, take8(rows, width * 2, bits))
+        }
+    };
+    Ok(raster)
+}
+
+/// Copies `samples` samples per row, keeping the high byte of 16-bit samples.
+fn take8<'a>(rows: impl Iterator<Item = &'a [u8]>, samples: usize, bits: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for row in rows {
+        if bits == 16 {
+            out.extend(row.chunks_exact(2).take(samples).map(|b| b[0]));
+        } else {
+            out.extend_from_slice(row.get(..samples).unwrap_or(row));
+        }
+    }
+    out
+}
+
+/// Unpacks MSB-first packed samples of `bits` bits (1, 2, 4, 8) into bytes.
+fn unpack_bits(row: &[u8], bits: usize, width: usize, out: &mut Vec<u8>, map: impl Fn(u8) -> u8) {
+    if bits >= 8 {
+        out.extend(row.iter().take(width).map(|&v| map(v)));
+        return;
+    }
+    let per_byte = 8 / bits;
+    let mask = (1u8 << bits) - 1;
+    let mut n = 0;
+    'outer: for &byte in row {
+        for i in 0..per_byte {
+            if n == width {
+                break 'outer;
+            }
+            let shift = 8 - bits * (i + 1);
+            out.push(map((byte >> shift) & mask));
+            n += 1;
+        }
+    }
+}
+
+fn decode_with_image_crate(bytes: &[u8], format: Format, limits: &Limits) -> Result<Raster, ImageError> {
+    let name = format.name();
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::decode(name, e))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| ImageError::decode(name, e))?;
+    limits.check(u64::from(w), u64::from(h))?;
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::decode(name, e))?;
+    let mut lim = image::Limits::default();
+    lim.max_alloc = None;
+    reader.limits(lim);
+    let img = reader.decode().map_err(|e| ImageError::decode(name, e))?;
+    from_dynamic(&img)
+}
+
+/// Maps an `image` crate buffer onto the Pillow mode the same pixels would have.
+pub(crate) fn from_dynamic(img: &image::DynamicImage) -> Result<Raster, ImageError> {
+    use image::DynamicImage as D;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    pixel_len(w, h, 1)?;
+    let high = |v: &[u16]| v.iter().map(|&x| (x >> 8) as u8).collect::<Vec<u8>>();
+    let raster = match img {
+        D::ImageLuma8(b) => Raster::new_u8(Mode::L, w, h, b.as_raw().clone()),
+        D::ImageLumaA8(b) => Raster::new_u8(Mode::La, w, h, b.as_raw().clone()),
+        D::ImageRgb8(b) => Raster::new_u8(Mode::Rgb, w, h, b.as_raw().clone()),
+        D::ImageRgba8(b) => Raster::new_u8(Mode::Rgba, w, h, b.as_raw().clone()),
+        D::ImageLuma16(b) => Raster {
+            mode: Mode::I16,
+            width: w,
+            height: h,
+            data: Vec::new(),
+            wide: b.as_raw().clone(),
+            palette: Vec::new(),
+        },
+        D::ImageLumaA16(b) => {
+            let la = high(b.as_raw());
+            let mut data = Vec::with_capacity(w * h * 4);
+            for p in la.chunks_exact(2) {
+                data.extend_from_slice(&[p[0], p[0], p[0], p[1]]);
+            }
+            Raster::new_u8(Mode::Rgba, w, h, data)
+        }
+        D::ImageRgb16(b) => Raster::new_u8(Mode::Rgb, w, h, high(b.as_raw())),
+        D::ImageRgba16(b) => Raster::new_u8(Mode::Rgba, w, h, high(b.as_raw())),
+        D::ImageRgb32F(_) => Raster::new_u8(Mode::Rgb, w, h, img.to_rgb8().into_raw()),
+        D::ImageRgba32F(_) => Raster::new_u8(Mode::Rgba, w, h, img.to_rgba8().into_raw()),
+        other => {
+            return Err(ImageError::UnsupportedLayout {
+                layout: format!("{:?}", other.color()),
+            })
+        }
+    };
+    Ok(raster)
+}
