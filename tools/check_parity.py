@@ -75,13 +75,15 @@ def row(model: str, what: str, r: dict[str, float], shape: Sequence[int], dtype:
 
 
 def print_table(rows: list[Row]) -> None:
-    hdr = f"| {'model':16s} | {'check':34s} | {'shape':9s} | {'min cosine':12s} | {'max abs diff':12s} | " \
-          f"{'/ max |ref|':11s} | ok |"
-    print(hdr)
-    print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
-    for r in rows:
-        print(f"| {r['model']:16s} | {r['check']:34s} | {r['shape']:9s} | {r['cos']:.9f}  | {r['abs']:.3e}    | "
-              f"{r['rel']:.3e}   | {'OK' if r['ok'] else 'NO'} |")
+    """A Markdown table of the checks."""
+    cols = ["model", "check", "shape", "min cosine", "max abs diff", "rel. to max abs ref", "ok"]
+    cells = [[r["model"], r["check"], r["shape"], f"{r['cos']:.9f}", f"{r['abs']:.3e}", f"{r['rel']:.3e}",
+              "OK" if r["ok"] else "NO"] for r in rows]
+    widths = [max(len(c), *(len(x[i]) for x in cells)) if cells else len(c) for i, c in enumerate(cols)]
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for x in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(x, widths)) + " |")
 
 
 def reference_photos(n_px: int) -> tuple[list[Path], np.ndarray]:
@@ -157,8 +159,9 @@ def check_full(arch: str, d: Path, ckpt: Path, seed: int) -> list[Row]:
         ref_t = model.encode_text(torch.from_numpy(ids)).numpy()
         rows.append(row(arch, "text, 77 columns", E.compare(ref_t, ts.run(None, {"input_ids": ids})[0]),
                         ids.shape))
-        rows.append(row(arch, f"text, trimmed to {n} columns",
-                        E.compare(ref_t, ts.run(None, {"input_ids": ids[:, :n]})[0]), ids[:, :n].shape))
+        if n < ids.shape[1]:
+            rows.append(row(arch, f"text, trimmed to {n} columns",
+                            E.compare(ref_t, ts.run(None, {"input_ids": ids[:, :n]})[0]), ids[:, :n].shape))
         ref_s = model.encode_text(torch.from_numpy(short)).numpy()
         rows.append(row(arch, f"short texts, trimmed to {ns} columns",
                         E.compare(ref_s, ts.run(None, {"input_ids": short[:, :ns]})[0]), short[:, :ns].shape))
@@ -186,7 +189,7 @@ def run_cli(clip_bin: Path, model_dir: Path, label: str, model: torch.nn.Module,
             got = np.load(img_out)
             with torch.no_grad():
                 ref = model.encode_image(torch.stack([pre(Image.open(p)) for p in paths])).numpy()
-            rows.append(row(label, "CLI embed-image vs reference", E.compare(ref, got), got.shape))
+            rows.append(_cli_row(label, "CLI embed-image vs reference", ref, got))
         cmd = [str(clip_bin), "embed-text", "--model", str(model_dir), "--out", str(txt_out), "--truncate"]
         texts = [t for t in TEXTS if "\n" not in t]
         r = subprocess.run(cmd, input="\n".join(texts) + "\n", capture_output=True, text=True)
@@ -198,8 +201,16 @@ def run_cli(clip_bin: Path, model_dir: Path, label: str, model: torch.nn.Module,
             got = np.load(txt_out)
             with torch.no_grad():
                 ref = model.encode_text(clip.tokenize(texts, truncate=True)).numpy()
-            rows.append(row(label, "CLI embed-text vs reference", E.compare(ref, got), got.shape))
+            rows.append(_cli_row(label, "CLI embed-text vs reference", ref, got))
     return rows
+
+
+def _cli_row(label: str, what: str, ref: np.ndarray, got: np.ndarray) -> Row:
+    if got.shape != ref.shape or got.dtype != np.float32:
+        print(f"{label}: {what}: CLI wrote {got.dtype} {got.shape}, expected float32 {ref.shape}")
+        return {"model": label, "check": what + " (SHAPE/DTYPE)", "shape": "x".join(map(str, got.shape)),
+                "cos": float("nan"), "abs": float("nan"), "rel": float("nan"), "ok": False}
+    return row(label, what, E.compare(ref, got), got.shape)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -248,7 +259,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     print()
     print(f"Parity report: ONNX Runtime {onnxruntime.__version__} (CPU) vs PyTorch {torch.__version__} reference "
-          f"(fp32 bounds: cosine >= {COS_MIN}, max abs diff <= {REL_MAX} x max |ref|; fp16 rows informative)")
+          f"(fp32 bounds: cosine >= {COS_MIN}, max abs diff <= {REL_MAX} x max abs ref; fp16 rows informative)")
     print_table(rows)
     bad = [r for r in rows if not r["ok"]]
     if bad:

@@ -635,7 +635,11 @@ def export_prepared(prep: Prepared, out: Path, opset: int = 18, fp16: bool = Fal
         log(f"verifying {dtype} ONNX against PyTorch fp32:")
         results = verify(prep, out, dtype)
         if not print_verification(results, dtype):
-            raise ExportError(f"{out}: {dtype} ONNX output too far from PyTorch")
+            if dtype == "float16":
+                raise ExportError(f"{out}: {dtype} ONNX output too far from PyTorch")
+            # int8 is lossy by design: report, keep the files, record the numbers in the config.
+            print(f"warning: {out}: int8 embeddings are below cosine {COSINE_MIN['int8']} against fp32 "
+                  f"PyTorch on random inputs (see exporter.verification in {CONFIG_FILE})", file=sys.stderr)
 
     io_dtype = "float16" if fp16 else "float32"
     cfg: dict[str, Any] = {

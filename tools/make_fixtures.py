@@ -46,7 +46,7 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "tests" / "data" / "models"
 
-PHOTOS = ["astronaut.png", "rocket.jpg", "camera.png"]  # RGB PNG, JPEG, grayscale PNG
+PHOTOS = ["chelsea.png", "rocket.jpg", "camera.png"]  # RGB PNG, JPEG, grayscale PNG (also in tests/data/images)
 TEXTS = [
     "a photo of an astronaut",
     "a photo of a rocket",
