@@ -1,1 +1,9 @@
-//! Integration tests (one binary to keep link times down).
+//! Integration tests of clip-rs, in one binary to keep link times down.
+//!
+//! They need ONNX Runtime: `tools/test.sh` fetches it and sets `ORT_DYLIB_PATH`; without
+//! that variable the library is looked for in `./.ort/` (where `tools/setup.sh` puts it).
+
+mod cli;
+mod model_errors;
+mod parity;
+mod support;

@@ -17,6 +17,9 @@ pub const CONFIG_FORMAT: &str = "clip-rs/1";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ModelConfig {
+    /// The file format tag (`"clip-rs/1"`); absent in configurations built in code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
     /// Architecture name, e.g. `"ViT-B/32"`, `"RN50"`, or `"custom"`.
     #[serde(default = "default_architecture")]
     pub architecture: String,
@@ -63,6 +66,7 @@ impl ModelConfig {
     /// the weights), and CLIP's defaults for everything else.
     pub fn new(embed_dim: usize, image_size: u32, logit_scale: f32) -> Self {
         Self {
+            format: None,
             architecture: default_architecture(),
             embed_dim,
             image_size,
@@ -92,6 +96,14 @@ impl ModelConfig {
     /// Checks that the values can describe a CLIP model.
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Err(Error::InvalidConfig { reason });
+        if let Some(format) = self.format.as_deref() {
+            if format != CONFIG_FORMAT {
+                return invalid(format!(
+                    "format {format:?} is not {CONFIG_FORMAT:?}: the file was written by another \
+                     version of tools/export_onnx.py; re-export the model or upgrade clip-rs"
+                ));
+            }
+        }
         if self.embed_dim == 0 {
             return invalid("embed_dim must be positive".into());
         }
@@ -169,5 +181,8 @@ mod tests {
         ));
         let config = ModelConfig::new(0, 224, 4.6);
         assert!(config.validate().is_err());
+        let future = r#"{"format": "clip-rs/2", "embed_dim": 8, "image_size": 32, "logit_scale": 1.0}"#;
+        let config: ModelConfig = serde_json::from_str(future).unwrap();
+        assert!(matches!(config.validate(), Err(Error::InvalidConfig { .. })));
     }
 }

@@ -3,6 +3,8 @@
 //! Each subcommand lives in its own module; its command line is a contract
 //! (scripts call it exactly so): extend it, never rename it.
 
+mod common;
+mod embed_cmd;
 mod preprocess_cmd;
 mod tokenize_cmd;
 
@@ -19,6 +21,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Embed images: float32 .npy [N, D], raw projections as model.encode_image.
+    EmbedImage(embed_cmd::ImageArgs),
+    /// Embed texts (one per stdin line): float32 .npy [N, D], as model.encode_text.
+    EmbedText(embed_cmd::TextArgs),
     /// Preprocess images exactly as CLIP's `preprocess` and write `[3,N,N]` float32 .npy files.
     Preprocess(preprocess_cmd::Args),
     /// Tokenize texts (one per stdin line) exactly as `clip.tokenize`; one JSON array per line.
@@ -28,6 +34,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::EmbedImage(args) => embed_cmd::run_image(args),
+        Command::EmbedText(args) => embed_cmd::run_text(args),
         Command::Preprocess(args) => preprocess_cmd::run(args),
         Command::Tokenize(args) => tokenize_cmd::run(args),
     };

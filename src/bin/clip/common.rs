@@ -1,0 +1,94 @@
+//! What several subcommands share: model options, reading inputs, writing `.npy`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clip_rs::{Clip, Device, OrtOptions};
+use ndarray::Array2;
+use ndarray_npy::WriteNpyExt;
+
+/// Options that pick and configure a model.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model directory (from tools/export_onnx.py, or a transformers.js-style repository).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Images or texts sent to the model at once.
+    #[arg(long, default_value_t = clip_rs::DEFAULT_BATCH_SIZE, value_name = "N")]
+    pub batch_size: usize,
+    /// Threads ONNX Runtime uses (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Execution device: auto (TensorRT, then CUDA, then CPU), cpu, cuda or tensorrt.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: Device,
+    /// ONNX Runtime library (default: $ORT_DYLIB_PATH, then the usual places).
+    #[arg(long, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+    /// Do not print which device runs the model.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl ModelArgs {
+    /// Loads the model and says once, on stderr, what runs it.
+    pub fn load(&self) -> anyhow::Result<Clip> {
+        let mut options = OrtOptions::new()
+            .with_device(self.device)
+            .with_intra_threads(self.threads.unwrap_or(0));
+        if let Some(lib) = &self.ort_lib {
+            options = options.with_library_path(lib);
+        }
+        let encoder = clip_rs::OrtEncoder::load(&self.model, &options)
+            .with_context(|| format!("cannot load the model in {}", self.model.display()))?;
+        if !self.quiet {
+            eprintln!("clip: {}", clip_rs::Encoder::describe(&encoder));
+        }
+        Ok(Clip::new(encoder).with_batch_size(self.batch_size))
+    }
+}
+
+/// Writes `array` as float32 `.npy` to `out`, or to stdout when `out` is `None` (refusing a
+/// terminal, where binary output would be garbage).
+pub fn write_npy(array: &Array2<f32>, out: Option<&PathBuf>) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            array
+                .write_npy(&mut writer)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            writer
+                .flush()
+                .with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let stdout = std::io::stdout();
+            anyhow::ensure!(
+                !stdout.is_terminal(),
+                "refusing to write binary .npy to a terminal: pass --out FILE.npy or redirect stdout"
+            );
+            let mut lock = stdout.lock();
+            array.write_npy(&mut lock).context("cannot write to stdout")?;
+            lock.flush().context("cannot write to stdout")
+        }
+    }
+}
+
+/// Reads stdin as lines split on `\n` only (the newline is not part of the text; a final
+/// newline does not start another text). Each line is its bytes, decoded later so that
+/// invalid UTF-8 can be reported per line.
+pub fn read_stdin_lines() -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut data)
+        .context("cannot read stdin")?;
+    if data.last() == Some(&b'\n') {
+        data.pop();
+    }
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(data.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect())
+}

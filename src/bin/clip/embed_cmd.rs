@@ -1,0 +1,140 @@
+//! `clip embed-image` and `clip embed-text`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ndarray::{s, Array2, Array4, Axis};
+
+use crate::common::{read_stdin_lines, write_npy, ModelArgs};
+
+/// Arguments of `clip embed-image`.
+#[derive(clap::Args, Debug)]
+pub struct ImageArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Output file: float32 .npy of shape [N, D], row i for IMAGE i (stdout if omitted).
+    #[arg(long, value_name = "FILE.npy")]
+    pub out: Option<PathBuf>,
+    /// Scale each embedding to unit length (default: raw projections, as model.encode_image).
+    #[arg(long)]
+    pub normalize: bool,
+    /// Image files.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+}
+
+/// Arguments of `clip embed-text`.
+#[derive(clap::Args, Debug)]
+pub struct TextArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Output file: float32 .npy of shape [N, D], row i for line i (stdout if omitted).
+    #[arg(long, value_name = "FILE.npy")]
+    pub out: Option<PathBuf>,
+    /// Scale each embedding to unit length (default: raw projections, as model.encode_text).
+    #[arg(long)]
+    pub normalize: bool,
+    /// Cut texts longer than the context (clip.tokenize(..., truncate=True)) instead of failing.
+    #[arg(long)]
+    pub truncate: bool,
+}
+
+/// Rows of inputs that failed are NaN, so row i always belongs to input i; failures are
+/// named on stderr and make the exit status non-zero.
+fn finish(mut embeds: Array2<f32>, normalize: bool, out: Option<&PathBuf>, failures: usize) -> anyhow::Result<ExitCode> {
+    if normalize {
+        clip_rs::embedding::normalize_rows(&mut embeds);
+    }
+    write_npy(&embeds, out)?;
+    if failures > 0 {
+        eprintln!("clip: {failures} input(s) failed; their rows are NaN");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
+    let clip = args.model.load()?;
+    let size = clip.config().image_size as usize;
+    let dim = clip.config().embed_dim;
+    let batch_size = args.model.batch_size.max(1);
+    let mut embeds = Array2::<f32>::from_elem((args.images.len(), dim), f32::NAN);
+    let mut failures = 0;
+    for (chunk_index, chunk) in args.images.chunks(batch_size).enumerate() {
+        let start = chunk_index * batch_size;
+        let mut pixels = Array4::<f32>::zeros((chunk.len(), 3, size, size));
+        let mut ok = Vec::with_capacity(chunk.len());
+        for (offset, path) in chunk.iter().enumerate() {
+            let row = ok.len();
+            match clip.preprocessor().preprocess_path(path) {
+                Ok(tensor) => {
+                    pixels.index_axis_mut(Axis(0), row).assign(&tensor);
+                    ok.push(start + offset);
+                }
+                Err(err) => {
+                    failures += 1;
+                    eprintln!("clip: {}: {}", path.display(), error_chain(&err));
+                }
+            }
+        }
+        if ok.is_empty() {
+            continue;
+        }
+        let batch = clip
+            .encode_pixels(pixels.slice(s![..ok.len(), .., .., ..]))
+            .context("the image model failed")?;
+        for (row, &index) in ok.iter().enumerate() {
+            embeds.row_mut(index).assign(&batch.row(row));
+        }
+    }
+    finish(embeds, args.normalize, args.out.as_ref(), failures)
+}
+
+pub fn run_text(args: TextArgs) -> anyhow::Result<ExitCode> {
+    let lines = read_stdin_lines()?;
+    let clip = args.model.load()?.with_truncation(args.truncate);
+    let dim = clip.config().embed_dim;
+    let mut embeds = Array2::<f32>::from_elem((lines.len(), dim), f32::NAN);
+    let mut failures = 0;
+    let context = clip.config().context_length;
+    let mut tokens = Array2::<i32>::zeros((lines.len(), context));
+    let mut ok_rows = Vec::with_capacity(lines.len());
+    for (index, line) in lines.iter().enumerate() {
+        let row = match std::str::from_utf8(line) {
+            Ok(text) => clip.tokenize(&[text]).map_err(|err| error_chain(&err)),
+            Err(err) => Err(format!("not valid UTF-8 ({err})")),
+        };
+        match row {
+            Ok(row) => {
+                tokens.row_mut(ok_rows.len()).assign(&row.row(0));
+                ok_rows.push(index);
+            }
+            Err(reason) => {
+                failures += 1;
+                eprintln!("clip: line {}: {reason}", index + 1);
+            }
+        }
+    }
+    if !ok_rows.is_empty() {
+        let batch = clip
+            .encode_tokens(tokens.slice(s![..ok_rows.len(), ..]))
+            .context("the text model failed")?;
+        for (row, &index) in ok_rows.iter().enumerate() {
+            embeds.row_mut(index).assign(&batch.row(row));
+        }
+    }
+    finish(embeds, args.normalize, args.out.as_ref(), failures)
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,110 @@
+//! The ONNX Runtime backend against golden outputs of the PyTorch reference
+//! (`tools/make_fixtures.py`: `model.encode_image`, `model.encode_text`, `model(image, text)`
+//! on the same random-init weights).
+
+use clip_rs::{similarity, Clip, Encoder};
+use ndarray::{s, Array2, Array4, Ix2, Ix4};
+
+use crate::support::{assert_close, load, model_dir, npy};
+
+/// fp32 criterion of the issue: cosine ≥ 0.99999, max abs diff ≤ 1e-4 × max |ref|.
+const FP32: (f64, f32) = (0.99999, 1e-4);
+
+fn check_model(name: &str, (min_cosine, rel_tol): (f64, f32)) {
+    let dir = model_dir(name);
+    let encoder = load(name);
+    let pixels: Array4<f32> = npy::<f32, Ix4>(dir.join("inputs/pixel_values.npy"));
+    let ids: Array2<i32> = npy::<i32, Ix2>(dir.join("inputs/input_ids.npy"));
+    let image_ref: Array2<f32> = npy(dir.join("golden/image_embeds.npy"));
+    let text_ref: Array2<f32> = npy(dir.join("golden/text_embeds.npy"));
+    let logits_ref: Array2<f32> = npy(dir.join("golden/logits_per_image.npy"));
+
+    let image = encoder.encode_image_batch(pixels.view()).unwrap();
+    assert_close(&format!("{name} image"), image.view(), image_ref.view(), min_cosine, rel_tol);
+    let text = encoder.encode_text_batch(ids.view()).unwrap();
+    assert_close(&format!("{name} text"), text.view(), text_ref.view(), min_cosine, rel_tol);
+    let logits = similarity::logits(image.view(), text.view(), encoder.config().logit_scale).unwrap();
+    assert_close(&format!("{name} logits"), logits.view(), logits_ref.view(), min_cosine, rel_tol);
+
+    // Row by row (batch 1, and a text batch whose longest text is short, so the text tower
+    // runs on fewer columns) gives the same rows as the whole batch.
+    for i in 0..ids.nrows() {
+        let one = encoder.encode_text_batch(ids.slice(s![i..i + 1, ..])).unwrap();
+        assert_close(&format!("{name} text row {i}"), one.view(), text_ref.slice(s![i..i + 1, ..]), min_cosine, rel_tol);
+    }
+    let one = encoder.encode_image_batch(pixels.slice(s![..1, .., .., ..])).unwrap();
+    assert_close(&format!("{name} image row 0"), one.view(), image_ref.slice(s![..1, ..]), min_cosine, rel_tol);
+}
+
+#[test]
+fn tiny_vit_matches_pytorch() {
+    check_model("tiny-vit", FP32);
+}
+
+#[test]
+fn tiny_resnet_matches_pytorch() {
+    check_model("tiny-rn", FP32);
+}
+
+#[test]
+fn micro_matches_pytorch() {
+    check_model("micro", FP32);
+}
+
+#[test]
+fn fp16_model_is_accepted_and_close() {
+    // fp16 weights and activations: the fixture README gives the measured error; the
+    // tolerance here is the usual one for half precision.
+    check_model("tiny-vit-fp16", (0.999, 2e-2));
+}
+
+#[test]
+fn int32_token_ids_model_runs_like_int64() {
+    // clip.tokenize returns int32; a model exported with int32 ids is accepted as well.
+    let reference = load("micro");
+    let int32 = load("broken/wrong-input-dtype");
+    let ids: Array2<i32> = npy(model_dir("micro").join("inputs/input_ids.npy"));
+    let a = reference.encode_text_batch(ids.view()).unwrap();
+    let b = int32.encode_text_batch(ids.view()).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn facade_logits_use_the_models_own_scale() {
+    let encoder = load("tiny-vit");
+    let scale = encoder.config().logit_scale_exp();
+    // Random init: ln(1/0.07) → 14.29, not the released models' 100.
+    assert!((scale - 1.0 / 0.07).abs() < 1e-3, "logit scale {scale}");
+    let clip = Clip::new(encoder);
+    let dir = model_dir("tiny-vit");
+    let pixels: Array4<f32> = npy(dir.join("inputs/pixel_values.npy"));
+    let ids: Array2<i32> = npy(dir.join("inputs/input_ids.npy"));
+    let image = clip.encode_pixels(pixels.view()).unwrap();
+    let text = clip.encode_tokens(ids.view()).unwrap();
+    let probs = clip.probabilities(image.view(), text.view()).unwrap();
+    for row in probs.rows() {
+        assert!((row.sum() - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn encoder_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<clip_rs::OrtEncoder>();
+    assert_send_sync::<Clip>();
+    let encoder = std::sync::Arc::new(load("micro"));
+    let ids: Array2<i32> = npy(model_dir("micro").join("inputs/input_ids.npy"));
+    let expected = encoder.encode_text_batch(ids.view()).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let encoder = encoder.clone();
+            let ids = ids.view();
+            let expected = &expected;
+            scope.spawn(move || {
+                for _ in 0..10 {
+                    assert_eq!(&encoder.encode_text_batch(ids).unwrap(), expected);
+                }
+            });
+        }
+    });
+}
