@@ -67,9 +67,10 @@ Row = dict[str, Any]
 
 
 def row(model: str, what: str, r: dict[str, float], shape: Sequence[int], dtype: str = "float32") -> Row:
-    ok = True
     if dtype == "float32":
         ok = r["cosine_min"] >= COS_MIN and r["rel_diff"] <= REL_MAX
+    else:
+        ok = r["cosine_min"] >= E.COSINE_MIN[dtype]
     return {"model": model, "check": what, "shape": "x".join(map(str, shape)), "cos": r["cosine_min"],
             "abs": r["max_abs_diff"], "rel": r["rel_diff"], "ok": ok}
 
@@ -116,31 +117,39 @@ def check_fixtures(root: Path) -> list[Row]:
     return rows
 
 
-def export_full(arch: str, seed: int, work: Path, force: bool) -> tuple[Path, Path, float]:
-    """Random-init ``arch``, save its checkpoint, export; reuses a finished export unless ``force``."""
-    d = work / slug(arch)
-    ckpt = d / f"{slug(arch)}-random-seed{seed}.pt"
+def export_full(arch: str, seed: int, work: Path, force: bool, variant: str = "float32") -> tuple[Path, Path, float]:
+    """Random-init ``arch``, save its checkpoint, export; reuses a finished export unless ``force``.
+
+    ``variant``: ``float32``, ``float16`` (``--fp16``) or ``int8`` (``--int8``); the checkpoint
+    always lives in the fp32 directory ``work/<arch>/``.
+    """
+    base = work / slug(arch)
+    d = base if variant == "float32" else work / f"{slug(arch)}-{variant}"
+    ckpt = base / f"{slug(arch)}-random-seed{seed}.pt"
     cfg = d / E.CONFIG_FILE
     if not force and cfg.is_file() and ckpt.is_file():
         c = json.loads(cfg.read_text())
-        if c.get("source", {}).get("seed") == seed and c.get("architecture") == arch:
-            print(f"{arch}: reusing {d}")
+        quant = "int8" if c.get("quantization") else c.get("visual_dtype")
+        if c.get("source", {}).get("seed") == seed and c.get("architecture") == arch and quant == variant:
+            print(f"{arch} {variant}: reusing {d}")
             return d, ckpt, 0.0
     t0 = time.time()
     model = E.random_init_openai(arch, seed)
     E.save_openai_checkpoint(model, ckpt)
     prep = E.prepare_openai(model, {"kind": "random-init", "checkpoint": str(ckpt), "seed": seed})
-    E.export_prepared(prep, d)
+    E.export_prepared(prep, d, fp16=variant == "float16", int8=variant == "int8")
     return d, ckpt, time.time() - t0
 
 
-def check_full(arch: str, d: Path, ckpt: Path, seed: int) -> list[Row]:
-    """ONNX Runtime vs ``clip.load(ckpt)`` on random pixels, real photos and real texts."""
+def check_full(arch: str, d: Path, ckpt: Path, seed: int, variant: str = "float32") -> list[Row]:
+    """ONNX Runtime vs ``clip.load(ckpt)`` (fp32) on random pixels, real photos and real texts."""
     clip = E._import_clip()
     model, _ = clip.load(str(ckpt), device="cpu", jit=False)
     model.eval()
     cfg = json.loads((d / E.CONFIG_FILE).read_text())
     S = cfg["image_size"]
+    in_dt = np.float16 if cfg["visual_dtype"] == "float16" else np.float32
+    label = arch if variant == "float32" else f"{arch} {variant}"
     rng = np.random.default_rng(seed + 99)
     rand = rng.standard_normal((4, 3, S, S)).astype(np.float32)
     _, photos = reference_photos(S)
@@ -154,17 +163,17 @@ def check_full(arch: str, d: Path, ckpt: Path, seed: int) -> list[Row]:
     with torch.no_grad():
         for what, x in (("image, random pixels", rand), ("image, photos via preprocess", photos)):
             ref = model.encode_image(torch.from_numpy(x)).numpy()
-            got = vs.run(None, {"pixel_values": x})[0]
-            rows.append(row(arch, what, E.compare(ref, got), x.shape))
+            got = vs.run(None, {"pixel_values": x.astype(in_dt)})[0]
+            rows.append(row(label, what, E.compare(ref, got), x.shape, variant))
         ref_t = model.encode_text(torch.from_numpy(ids)).numpy()
-        rows.append(row(arch, "text, 77 columns", E.compare(ref_t, ts.run(None, {"input_ids": ids})[0]),
-                        ids.shape))
+        rows.append(row(label, "text, 77 columns", E.compare(ref_t, ts.run(None, {"input_ids": ids})[0]),
+                        ids.shape, variant))
         if n < ids.shape[1]:
-            rows.append(row(arch, f"text, trimmed to {n} columns",
-                            E.compare(ref_t, ts.run(None, {"input_ids": ids[:, :n]})[0]), ids[:, :n].shape))
+            rows.append(row(label, f"text, trimmed to {n} columns",
+                            E.compare(ref_t, ts.run(None, {"input_ids": ids[:, :n]})[0]), ids[:, :n].shape, variant))
         ref_s = model.encode_text(torch.from_numpy(short)).numpy()
-        rows.append(row(arch, f"short texts, trimmed to {ns} columns",
-                        E.compare(ref_s, ts.run(None, {"input_ids": short[:, :ns]})[0]), short[:, :ns].shape))
+        rows.append(row(label, f"short texts, trimmed to {ns} columns",
+                        E.compare(ref_s, ts.run(None, {"input_ids": short[:, :ns]})[0]), short[:, :ns].shape, variant))
     return rows
 
 
@@ -226,6 +235,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--fixtures", type=Path, default=F.DEFAULT_OUT, help="fixture root")
     p.add_argument("--clip-bin", type=Path, help="path of the clip-rs CLI binary to check as well")
     p.add_argument("--threads", type=int, default=0, help="torch threads")
+    p.add_argument("--variants", default="float32",
+                   help="comma-separated export variants to check: float32,float16,int8 (default float32)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -245,11 +256,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if not a.fixtures_only:
         for arch in [s for s in a.archs.split(",") if s]:
-            d, ckpt, secs = export_full(arch, a.seed, a.work_dir, a.force)
-            if secs:
-                print(f"{arch}: exported in {secs:.0f}s")
-            rows += check_full(arch, d, ckpt, a.seed)
-            if clip_bin is not None:
+            for variant in [v for v in a.variants.split(",") if v]:
+                if variant not in E.COSINE_MIN:
+                    p.error(f"--variants: unknown {variant!r}")
+                d, ckpt, secs = export_full(arch, a.seed, a.work_dir, a.force, variant)
+                if secs:
+                    print(f"{arch} {variant}: exported in {secs:.0f}s")
+                rows += check_full(arch, d, ckpt, a.seed, variant)
+            d = a.work_dir / slug(arch)
+            ckpt = d / f"{slug(arch)}-random-seed{a.seed}.pt"
+            if clip_bin is not None and (d / E.CONFIG_FILE).is_file():
                 clip = E._import_clip()
                 ref, _ = clip.load(str(ckpt), device="cpu", jit=False)
                 rows += run_cli(clip_bin, d, arch, ref.eval(), json.loads((d / E.CONFIG_FILE).read_text())

@@ -203,12 +203,16 @@ def load_openai_checkpoint(path: Path) -> nn.Module:
         raise ExportError(f"{path}: checkpoint not found")
     state_dict: Optional[dict] = None
     try:
-        state_dict = torch.jit.load(str(path), map_location="cpu").eval().state_dict()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state_dict = torch.jit.load(str(path), map_location="cpu").eval().state_dict()
     except RuntimeError:
         try:
             state_dict = torch.load(str(path), map_location="cpu")
         except Exception as e:  # noqa: BLE001
-            raise ExportError(f"{path}: neither a TorchScript archive nor a state dict torch.load can read: {e}") from e
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"{path}: neither a TorchScript archive nor a state dict that torch.load "
+                              f"(weights_only) can read: {first}") from e
     if isinstance(state_dict, dict) and "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
         state_dict = state_dict["state_dict"]
     if not isinstance(state_dict, dict):
@@ -698,6 +702,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
 
+    if a.save_checkpoint and not a.random_init:
+        p.error("--save-checkpoint is only for --random-init")
     try:
         if a.random_init:
             if a.source:
@@ -736,8 +742,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             p.error("give --from openai|open_clip|hf or --random-init")
             return 2
-        if a.save_checkpoint and not a.random_init:
-            p.error("--save-checkpoint is only for --random-init")
         print(f"architecture {prep.architecture}: embed_dim {prep.embed_dim}, image {prep.image_size}, "
               f"logit_scale {prep.logit_scale:.6f}")
         export_prepared(prep, a.out, opset=a.opset, fp16=a.fp16, int8=a.int8, check=not a.no_verify)
