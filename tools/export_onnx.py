@@ -444,20 +444,39 @@ def _param_bytes(m: nn.Module) -> int:
 
 
 def export_tower(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str,
-                 dims: dict[int, Any], opset: int) -> None:
-    """Export one tower with the dynamo exporter; a single-file ONNX model unless it is > 1.9 GB."""
+                 dims: dict[int, Any], opset: int, allow_torchscript: bool = True) -> str:
+    """Export one tower; a single-file ONNX model unless its weights exceed 1.9 GB.
+
+    Uses the dynamo exporter (``torch.export``); if that fails and ``allow_torchscript``, falls back
+    to the TorchScript exporter with the same dynamic axes. Returns ``"dynamo"`` or ``"torchscript"``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     big = _param_bytes(module) > 1_900_000_000
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prog = torch.onnx.export(
-            module, (example,), None, dynamo=True, opset_version=opset,
-            input_names=[input_name], output_names=[output_name],
-            dynamic_shapes=(dict(dims),),
-            optimize=True, verbose=False,
-        )
-    prog.save(str(path), external_data=big)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prog = torch.onnx.export(
+                module, (example,), None, dynamo=True, opset_version=opset,
+                input_names=[input_name], output_names=[output_name],
+                dynamic_shapes=(dict(dims),),
+                optimize=True, verbose=False,
+            )
+        prog.save(str(path), external_data=big)
+        how = "dynamo"
+    except Exception as e:  # noqa: BLE001
+        if not allow_torchscript:
+            raise
+        print(f"  dynamo export of {path.name} failed ({type(e).__name__}: {str(e)[:200]}); "
+              f"trying the TorchScript exporter", flush=True)
+        axes = {input_name: {i: str(getattr(d, "__name__", f"dim{i}")) for i, d in dims.items()},
+                output_name: {0: "batch"}}
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=opset,
+                              input_names=[input_name], output_names=[output_name], dynamic_axes=axes)
+        how = "torchscript"
     _rename_io(path, input_name, output_name)
+    return how
 
 
 def _rename_io(path: Path, input_name: str, output_name: str) -> None:
@@ -597,8 +616,8 @@ def export_prepared(prep: Prepared, out: Path, opset: int = 18, fp16: bool = Fal
     batch = torch.export.Dim("batch", min=1, max=4096)
     t0 = time.time()
     log(f"exporting {out / VISUAL_FILE} ...")
-    export_tower(prep.visual, torch.randn(2, 3, S, S), out / VISUAL_FILE, "pixel_values", "image_embeds",
-                 {0: batch}, opset)
+    how_v = export_tower(prep.visual, torch.randn(2, 3, S, S), out / VISUAL_FILE, "pixel_values",
+                         "image_embeds", {0: batch}, opset)
     log(f"  done in {time.time() - t0:.1f}s")
     t0 = time.time()
     log(f"exporting {out / TEXTUAL_FILE} ...")
@@ -607,13 +626,14 @@ def export_prepared(prep: Prepared, out: Path, opset: int = 18, fp16: bool = Fal
     if dynamic:
         try:
             seq = torch.export.Dim("seq", min=2, max=ctx)
-            export_tower(prep.textual, ids, out / TEXTUAL_FILE, "input_ids", "text_embeds", {0: batch, 1: seq}, opset)
+            how_t = export_tower(prep.textual, ids, out / TEXTUAL_FILE, "input_ids", "text_embeds",
+                                 {0: batch, 1: seq}, opset, allow_torchscript=False)
         except Exception as e:  # noqa: BLE001
             log(f"  dynamic sequence length export failed ({type(e).__name__}: {str(e)[:300]}); "
                 f"falling back to a fixed length of {ctx}")
             dynamic = False
     if not dynamic:
-        export_tower(prep.textual, ids, out / TEXTUAL_FILE, "input_ids", "text_embeds", {0: batch}, opset)
+        how_t = export_tower(prep.textual, ids, out / TEXTUAL_FILE, "input_ids", "text_embeds", {0: batch}, opset)
     prep.text_dynamic = dynamic
     log(f"  done in {time.time() - t0:.1f}s")
 
@@ -661,7 +681,8 @@ def export_prepared(prep: Prepared, out: Path, opset: int = 18, fp16: bool = Fal
         "text_dtype": io_dtype,
         "quantization": "int8-dynamic" if int8 else None,
         "source": prep.source,
-        "exporter": {"torch": torch.__version__.split("+")[0], "onnx_opset": int(opset)},
+        "exporter": {"torch": torch.__version__.split("+")[0], "onnx_opset": int(opset),
+                     "method": {"visual": how_v, "textual": how_t}},
     }
     if results is not None:
         cfg["exporter"]["verification"] = {
