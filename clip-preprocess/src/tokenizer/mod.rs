@@ -219,6 +219,7 @@ impl Tokenizer {
     /// `clip.tokenize(texts, context_length, truncate)`: one row per text,
     /// `[SOT] + ids + [EOT]` padded with 0. A text that does not fit is an error unless
     /// `truncate`, which keeps the first `context_length` tokens and makes the last EOT.
+    /// Batches of a few hundred texts or more are split over the available cores.
     ///
     /// # Errors
     /// [`TokenizerError::TooLong`] (the first text that does not fit, without
@@ -232,9 +233,10 @@ impl Tokenizer {
         if context_length < 2 {
             return Err(TokenizerError::ContextLength { context_length });
         }
+        let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let rows = self.rows_parallel(&texts, context_length, truncate);
         let mut out = Array2::<i32>::zeros((texts.len(), context_length));
-        for (index, text) in texts.iter().enumerate() {
-            let row = self.tokenize_one(text.as_ref(), context_length, truncate);
+        for (index, row) in rows.into_iter().enumerate() {
             let row = row.map_err(|tokens| TokenizerError::TooLong {
                 index,
                 tokens,
@@ -246,6 +248,41 @@ impl Tokenizer {
             }
         }
         Ok(out)
+    }
+
+    /// [`tokenize_one`](Self::tokenize_one) for every text, split over the available
+    /// cores when the batch is large enough to pay for the threads (texts are
+    /// independent; the result does not depend on the split).
+    fn rows_parallel(
+        &self,
+        texts: &[&str],
+        context_length: usize,
+        truncate: bool,
+    ) -> Vec<Result<Vec<u32>, usize>> {
+        /// Below this many texts per thread, one thread is faster.
+        const MIN_PER_THREAD: usize = 128;
+        let one = |t: &&str| self.tokenize_one(t, context_length, truncate);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(texts.len() / MIN_PER_THREAD);
+        if threads <= 1 {
+            return texts.iter().map(one).collect();
+        }
+        let chunk = texts.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = texts
+                .chunks(chunk)
+                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| match h.join() {
+                    Ok(rows) => rows,
+                    // A worker only panics on a bug of this crate: propagate it as is.
+                    Err(payload) => std::panic::resume_unwind(payload),
+                })
+                .collect()
+        })
     }
 
     /// One row of [`tokenize`](Self::tokenize) without the padding: `Err(n)` when the
@@ -280,8 +317,12 @@ impl Tokenizer {
 
     /// One row of `clip.tokenize` for the command line: like
     /// [`tokenize`](Self::tokenize) for one text, but without `truncate` it stops
-    /// encoding as soon as the text is known not to fit (`Err(context_length + 1)`
-    /// then means "more than `context_length`"), which bounds the work on huge lines.
+    /// encoding as soon as the text is known not to fit (the `tokens` of the
+    /// [`TokenizerError::TooLong`] is then a lower bound, `index` is 0), which bounds the
+    /// work on huge lines. The row is padded to `context_length`.
+    ///
+    /// # Errors
+    /// [`TokenizerError::TooLong`], [`TokenizerError::ContextLength`].
     #[doc(hidden)]
     pub fn tokenize_row(
         &self,
