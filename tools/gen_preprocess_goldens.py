@@ -106,6 +106,7 @@ def make_corpus() -> None:
         "coins.png": "skimage/data/coins.png",
         "horse.png": "skimage/data/horse.png",
         "logo_rgba.png": "skimage/data/logo.png",
+        "animated.gif": "skimage/data/no_time_for_that_tiny.gif",
     }
     for name, rel in real.items():
         shutil.copy(site_file(rel), IMAGES / name)
@@ -168,6 +169,10 @@ def make_corpus() -> None:
     tiny.save(IMAGES / "rgb.bmp")
     tiny.save(IMAGES / "rgb.tif")
     small.save(IMAGES / "lossless.webp", lossless=True)
+    # GIF: palette (mode P), with transparency, and gray (opens as L).
+    small.convert("P", palette=Image.ADAPTIVE, colors=200).save(IMAGES / "p.gif")
+    small.convert("P", palette=Image.ADAPTIVE, colors=32).save(IMAGES / "p_trns.gif", transparency=5)
+    small.convert("L").save(IMAGES / "l.gif")
     # A PNG named .jpg (format comes from the bytes).
     small.save(IMAGES / "png_named.jpg", format="PNG")
     # cjpeg (libjpeg-turbo-progs) writes what Pillow cannot: 4:4:0, 4:1:1, arithmetic, restarts.

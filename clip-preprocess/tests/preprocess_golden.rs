@@ -24,7 +24,8 @@ struct Golden {
 
 fn goldens() -> Vec<Golden> {
     let path = data_dir().join("preprocess/goldens.tsv");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
@@ -32,7 +33,9 @@ fn goldens() -> Vec<Golden> {
             assert_eq!(f.len(), 5, "bad goldens line: {l}");
             Golden {
                 name: f[0].to_string(),
-                size: f[1].parse().unwrap_or_else(|e| panic!("bad size in {l}: {e}")),
+                size: f[1]
+                    .parse()
+                    .unwrap_or_else(|e| panic!("bad size in {l}: {e}")),
                 mode: f[2].to_string(),
                 sha256: f[4].to_string(),
             }
@@ -45,7 +48,10 @@ fn le_bytes(t: &Array3<f32>) -> Vec<u8> {
 }
 
 fn sha256_hex(t: &Array3<f32>) -> String {
-    Sha256::digest(le_bytes(t)).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(le_bytes(t))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn out_dir() -> PathBuf {
@@ -72,7 +78,10 @@ fn check_corpus(scalar: bool) {
         let actual = match pre.preprocess_path(&path) {
             Ok(t) => t,
             Err(e) => {
-                failures.push(format!("{} (mode {}, size {}): error: {e} ({e:?})", g.name, g.mode, g.size));
+                failures.push(format!(
+                    "{} (mode {}, size {}): error: {e} ({e:?})",
+                    g.name, g.mode, g.size
+                ));
                 continue;
             }
         };
@@ -82,12 +91,17 @@ fn check_corpus(scalar: bool) {
             continue;
         }
         let written = out_dir().join(format!("{}.{}.npy", g.name, g.size));
-        ndarray_npy::write_npy(&written, &actual).unwrap_or_else(|e| panic!("write {}: {e}", written.display()));
+        ndarray_npy::write_npy(&written, &actual)
+            .unwrap_or_else(|e| panic!("write {}: {e}", written.display()));
         let full = data_dir().join(format!("preprocess/full/{}.npy", g.name));
         let max = if g.size == 224 && full.exists() {
-            let reference: Array3<f32> =
-                ndarray_npy::read_npy(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()));
-            let d = reference.iter().zip(actual.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let reference: Array3<f32> = ndarray_npy::read_npy(&full)
+                .unwrap_or_else(|e| panic!("read {}: {e}", full.display()));
+            let d = reference
+                .iter()
+                .zip(actual.iter())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
             format!("max |difference| {d}")
         } else {
             format!(
@@ -134,36 +148,71 @@ fn corpus_is_bit_identical_with_scalar_kernels() {
 fn simd_kernels_match_scalar_on_many_sizes() {
     // The scalar resize is the oracle: the dispatched (SIMD) output must be
     // byte-identical on whole tensors, over many ratios, both pass orders, up and down.
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        assert_eq!(
+            Preprocessor::resize_kernels(),
+            "avx2",
+            "AVX2 CPU but the AVX2 kernels are not dispatched"
+        );
+    }
+    eprintln!(
+        "resize kernels under test: {}",
+        Preprocessor::resize_kernels()
+    );
     for name in ["china.jpg", "rgba.png", "wide_2000x300.jpg", "l.png"] {
         let path = data_dir().join("images").join(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         for size in [1u32, 7, 64, 100, 213, 224, 225, 300, 427, 500, 641, 900] {
             let auto = Preprocessor::new(config(size)).preprocess_bytes(&bytes);
-            let scalar = Preprocessor::new(config(size)).with_scalar_kernels(true).preprocess_bytes(&bytes);
+            let scalar = Preprocessor::new(config(size))
+                .with_scalar_kernels(true)
+                .preprocess_bytes(&bytes);
             let (auto, scalar) = match (auto, scalar) {
                 (Ok(a), Ok(s)) => (a, s),
                 (a, s) => panic!("{name} size {size}: {a:?} / {s:?}"),
             };
-            assert_eq!(le_bytes(&auto), le_bytes(&scalar), "{name} size {size}: SIMD differs from scalar");
+            assert_eq!(
+                le_bytes(&auto),
+                le_bytes(&scalar),
+                "{name} size {size}: SIMD differs from scalar"
+            );
         }
     }
 }
 
 fn bad(name: &str) -> Result<Array3<f32>, ImageError> {
-    Preprocessor::new(PreprocessConfig::default()).preprocess_path(data_dir().join("images/bad").join(name))
+    Preprocessor::new(PreprocessConfig::default())
+        .preprocess_path(data_dir().join("images/bad").join(name))
 }
 
 #[test]
 fn bad_inputs_give_typed_errors() {
-    for name in ["empty.jpg", "text.jpg", "truncated.jpg", "header_only.jpg", "truncated.png", "corrupt.png"] {
+    for name in [
+        "empty.jpg",
+        "text.jpg",
+        "truncated.jpg",
+        "header_only.jpg",
+        "truncated.png",
+        "corrupt.png",
+    ] {
         let e = bad(name).expect_err(name);
         assert!(e.is_bad_input(), "{name}: {e:?}");
-        assert!(e.to_string().contains(name), "{name}: the message must name the file: {e}");
+        assert!(
+            e.to_string().contains(name),
+            "{name}: the message must name the file: {e}"
+        );
     }
     let pre = Preprocessor::new(PreprocessConfig::default());
     assert!(matches!(pre.preprocess_bytes(b""), Err(ImageError::Empty)));
-    assert!(matches!(pre.preprocess_bytes(b"GIF89a"), Err(ImageError::Decode { .. })));
-    assert!(matches!(pre.preprocess_bytes(b"hello"), Err(ImageError::UnsupportedFormat { .. })));
+    assert!(matches!(
+        pre.preprocess_bytes(b"GIF89a"),
+        Err(ImageError::Decode { .. })
+    ));
+    assert!(matches!(
+        pre.preprocess_bytes(b"hello"),
+        Err(ImageError::UnsupportedFormat { .. })
+    ));
     let e = bad("missing.jpg").expect_err("missing");
     assert!(matches!(e, ImageError::Io { .. }), "{e:?}");
 }
@@ -173,18 +222,31 @@ fn decompression_bomb_is_refused_from_the_header() {
     let start = std::time::Instant::now();
     let e = bad("bomb_100000x100000.png").expect_err("bomb");
     assert!(e.is_too_large(), "{e:?}");
-    let ImageError::File { source, .. } = &e else { panic!("{e:?}") };
+    let ImageError::File { source, .. } = &e else {
+        panic!("{e:?}")
+    };
     assert!(
         matches!(
             **source,
-            ImageError::TooLarge { width: 100_000, height: 100_000, limit: Limits::PILLOW_MAX_PIXELS }
+            ImageError::TooLarge {
+                width: 100_000,
+                height: 100_000,
+                limit: Limits::PILLOW_MAX_PIXELS
+            }
         ),
         "{source:?}"
     );
-    assert!(start.elapsed().as_secs_f64() < 1.0, "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed().as_secs_f64() < 1.0,
+        "took {:?}",
+        start.elapsed()
+    );
     // The limit is configurable: a tight limit refuses an ordinary photo.
-    let tight = Preprocessor::new(PreprocessConfig::default()).with_limits(Limits::new().with_max_pixels(1000));
-    let e = tight.preprocess_path(data_dir().join("images/china.jpg")).expect_err("limit");
+    let tight = Preprocessor::new(PreprocessConfig::default())
+        .with_limits(Limits::new().with_max_pixels(1000));
+    let e = tight
+        .preprocess_path(data_dir().join("images/china.jpg"))
+        .expect_err("limit");
     assert!(e.is_too_large(), "{e:?}");
 }
 
@@ -195,23 +257,35 @@ fn rgb_buffer_and_dynamic_image_match_the_file_path() {
     let from_file = pre.preprocess_path(&path).unwrap();
     let img = image::open(&path).unwrap();
     let rgb = img.to_rgb8();
-    let from_rgb = pre.preprocess_rgb(rgb.as_raw(), rgb.width(), rgb.height()).unwrap();
+    let from_rgb = pre
+        .preprocess_rgb(rgb.as_raw(), rgb.width(), rgb.height())
+        .unwrap();
     let from_img = pre.preprocess_image(&img).unwrap();
     assert_eq!(le_bytes(&from_file), le_bytes(&from_rgb));
     assert_eq!(le_bytes(&from_file), le_bytes(&from_img));
     assert!(matches!(
         pre.preprocess_rgb(&[0u8; 5], 2, 1),
-        Err(ImageError::BufferSize { expected: 6, actual: 5, .. })
+        Err(ImageError::BufferSize {
+            expected: 6,
+            actual: 5,
+            ..
+        })
     ));
     let mut wrong = Array3::<f32>::zeros((3, 10, 10));
     let bytes = std::fs::read(&path).unwrap();
-    assert!(matches!(pre.preprocess_bytes_into(&bytes, wrong.view_mut()), Err(ImageError::BufferSize { .. })));
+    assert!(matches!(
+        pre.preprocess_bytes_into(&bytes, wrong.view_mut()),
+        Err(ImageError::BufferSize { .. })
+    ));
 }
 
 #[test]
 fn batch_rows_equal_single_images() {
     let dir = data_dir().join("images");
-    let paths: Vec<PathBuf> = ["china.jpg", "p.png", "cmyk.jpg"].iter().map(|n| dir.join(n)).collect();
+    let paths: Vec<PathBuf> = ["china.jpg", "p.png", "cmyk.jpg"]
+        .iter()
+        .map(|n| dir.join(n))
+        .collect();
     let pre = Preprocessor::new(PreprocessConfig::default());
     let batch = pre.preprocess_paths(&paths).unwrap();
     assert_eq!(batch.shape(), &[3, 3, 224, 224]);

@@ -22,7 +22,13 @@ pub(crate) fn for_each_rgb(src: &Raster, mut f: impl FnMut(usize, [u8; 3])) {
         }
         Mode::P => {
             for (i, &v) in src.data.iter().enumerate() {
-                f(i, src.palette.get(usize::from(v)).copied().unwrap_or([0, 0, 0]));
+                f(
+                    i,
+                    src.palette
+                        .get(usize::from(v))
+                        .copied()
+                        .unwrap_or([0, 0, 0]),
+                );
             }
         }
         Mode::Rgb => {

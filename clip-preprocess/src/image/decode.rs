@@ -8,7 +8,10 @@
 //! * PNG: the `png` crate, without its expansions, so that the Pillow mode (`1`,
 //!   `L`, `LA`, `P`, `RGB`, `RGBA`, `I;16`) is known. 16-bit colour keeps the high
 //!   byte as Pillow's `RGB;16B` unpacker does (`v >> 8`); 16-bit gray is `I;16`.
-//! * GIF, WebP, BMP, TIFF: the `image` crate (see the module docs of
+//! * GIF: the `gif` crate, first frame as palette indices, laid out as Pillow's
+//!   `GifImagePlugin` does (mode `P`, or `L` when the palette is the identity
+//!   gray ramp or absent; the canvas filled with the transparent index or 0).
+//! * WebP, BMP, TIFF: the `image` crate (see the module docs of
 //!   [`crate::image`] for which of these are exact).
 //!
 //! The format is decided from the bytes, never from a file name. Every decoder
@@ -75,6 +78,7 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError
     match detect(bytes)? {
         Format::Jpeg => decode_jpeg(bytes, limits),
         Format::Png => decode_png(bytes, limits),
+        Format::Gif => decode_gif(bytes, limits),
         other => decode_with_image_crate(bytes, other, limits),
     }
 }
@@ -140,7 +144,8 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
     use png::{BitDepth, ColorType};
     // The png crate's own allocation limit (64 MiB by default) would reject large
     // photos that Pillow opens; our pixel limit is checked after the header instead.
-    let mut dec = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: usize::MAX });
+    let mut dec =
+        png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: usize::MAX });
     dec.set_transformations(png::Transformations::IDENTITY);
     let mut reader = dec.read_info().map_err(png_err)?;
     let (width, height, color, depth, palette) = {
@@ -171,7 +176,11 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
         (ColorType::Grayscale, BitDepth::Sixteen) => {
             let mut wide = Vec::with_capacity(width * height);
             for row in rows {
-                wide.extend(row.chunks_exact(2).take(width).map(|b| u16::from_be_bytes([b[0], b[1]])));
+                wide.extend(
+                    row.chunks_exact(2)
+                        .take(width)
+                        .map(|b| u16::from_be_bytes([b[0], b[1]])),
+                );
             }
             Raster {
                 mode: Mode::I16,
@@ -213,7 +222,9 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
                 ..Raster::new_u8(Mode::P, width, height, data)
             }
         }
-        (ColorType::Rgb, _) => Raster::new_u8(Mode::Rgb, width, height, take8(rows, width * 3, bits)),
+        (ColorType::Rgb, _) => {
+            Raster::new_u8(Mode::Rgb, width, height, take8(rows, width * 3, bits))
+        }
         (ColorType::Rgba, _) => {
             Raster::new_u8(Mode::Rgba, width, height, take8(rows, width * 4, bits))
         }
@@ -267,7 +278,71 @@ fn unpack_bits(row: &[u8], bits: usize, width: usize, out: &mut Vec<u8>, map: im
     }
 }
 
-fn decode_with_image_crate(bytes: &[u8], format: Format, limits: &Limits) -> Result<Raster, ImageError> {
+fn gif_err(e: gif::DecodingError) -> ImageError {
+    ImageError::decode("GIF", e)
+}
+
+/// Pillow's `GifImagePlugin._is_palette_needed`: false when entry `i` is `(i, i, i)`
+/// for the whole table (then the image opens as `L`).
+fn gif_palette_needed(p: &[u8]) -> bool {
+    p.chunks_exact(3)
+        .enumerate()
+        .any(|(i, e)| !(i == usize::from(e[0]) && e[0] == e[1] && e[1] == e[2]))
+}
+
+fn decode_gif(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::Indexed);
+    opts.check_frame_consistency(false);
+    // Our pixel limit is checked from the screen descriptor instead.
+    opts.set_memory_limit(gif::MemoryLimit::Unlimited);
+    let mut dec = opts.read_info(Cursor::new(bytes)).map_err(gif_err)?;
+    let (sw, sh) = (usize::from(dec.width()), usize::from(dec.height()));
+    limits.check(sw as u64, sh as u64)?;
+    let global = dec.global_palette().map(<[u8]>::to_vec);
+    let frame = dec
+        .read_next_frame()
+        .map_err(gif_err)?
+        .ok_or(ImageError::Decode {
+            format: "GIF",
+            source: "the file has no image frame".into(),
+        })?;
+    let (fx, fy) = (usize::from(frame.left), usize::from(frame.top));
+    let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
+    // Pillow grows the canvas when the first frame reaches past the screen.
+    let (width, height) = (sw.max(fx + fw), sh.max(fy + fh));
+    limits.check(width as u64, height as u64)?;
+    let len = pixel_len(width, height, 1)?;
+    let palette = match frame.palette.clone() {
+        Some(local) => gif_palette_needed(&local).then_some(local),
+        None => global.filter(|g| gif_palette_needed(g)),
+    };
+    // load_prepare: frame 0 starts from the transparent index, else from zeros.
+    let mut data = vec![frame.transparent.unwrap_or(0); len];
+    for (r, row) in frame.buffer.chunks_exact(fw.max(1)).take(fh).enumerate() {
+        let at = (fy + r) * width + fx;
+        data[at..at + fw].copy_from_slice(&row[..fw]);
+    }
+    Ok(match palette {
+        Some(p) => {
+            let mut pal = vec![[0u8; 3]; 256];
+            for (dst, src) in pal.iter_mut().zip(p.chunks_exact(3)) {
+                *dst = [src[0], src[1], src[2]];
+            }
+            Raster {
+                palette: pal,
+                ..Raster::new_u8(Mode::P, width, height, data)
+            }
+        }
+        None => Raster::new_u8(Mode::L, width, height, data),
+    })
+}
+
+fn decode_with_image_crate(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Raster, ImageError> {
     let name = format.name();
     let reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()

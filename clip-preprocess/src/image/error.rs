@@ -113,9 +113,9 @@ impl ImageError {
     /// unknown format.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            ImageError::Empty | ImageError::UnsupportedFormat { .. } | ImageError::Decode { .. } => {
-                true
-            }
+            ImageError::Empty
+            | ImageError::UnsupportedFormat { .. }
+            | ImageError::Decode { .. } => true,
             ImageError::File { source, .. } => source.is_bad_input(),
             _ => false,
         }

@@ -17,13 +17,15 @@
 //! * JPEG: baseline, progressive, arithmetic, every chroma subsampling,
 //!   grayscale, CMYK and YCCK (decoded by libjpeg-turbo, as Pillow does);
 //! * PNG: every colour type and bit depth (1/2/4/8-bit gray, palette with or
-//!   without `tRNS`, RGB, RGBA, gray+alpha, 16-bit, interlaced);
+//!   without `tRNS`, RGB, RGBA, gray+alpha, 16-bit);
+//! * GIF: the first frame, as Pillow opens it (mode `P`, or `L`);
+//! * BMP and TIFF (8-bit RGB), lossless WebP;
 //! * raw RGB buffers ([`Preprocessor::preprocess_rgb`]) and
 //!   [`image::DynamicImage`]s, treated as the Pillow image of the same pixels.
 //!
-//! Decoded by the `image` crate and *not* guaranteed exact: GIF (Pillow keeps
-//! mode `P`; `image` composites to RGBA), palette BMPs, TIFF variants and WebP
-//! (libwebp vs. `image`'s decoder). 8-bit RGB BMP/TIFF/lossless WebP match.
+//! Decoded by the `image` crate and *not* guaranteed exact: palette BMPs (Pillow
+//! keeps mode `P`), other TIFF variants and lossy WebP (libwebp vs. `image`'s
+//! decoder). Arithmetic-coded JPEGs decode here but not in Pillow 13.0.0's wheel.
 //!
 //! EXIF orientation is not applied (the reference's `Image.open` does not).
 //!
@@ -35,6 +37,7 @@
 //! input makes the library panic.
 
 mod convert;
+mod crop;
 mod decode;
 mod error;
 mod normalize;
@@ -47,13 +50,16 @@ use ndarray::{Array3, Array4, ArrayViewMut3, Axis};
 
 pub use error::ImageError;
 
+use crop::{center_offset, resized_size, Window};
 use normalize::NormalizeTable;
 use raster::{Mode, Raster};
-use resize::{Kernels, Window};
+use resize::Kernels;
 
 /// CLIP's per-channel mean (RGB), as in `clip/clip.py`'s `_transform`.
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// CLIP's per-channel standard deviation (RGB), as in `clip/clip.py`.
+// The decimal digits are the reference's, verbatim (they round to the same f32).
+#[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// What the preprocessor produces: an `image_size × image_size` crop,
@@ -200,8 +206,22 @@ impl Preprocessor {
     #[doc(hidden)]
     #[must_use]
     pub fn with_scalar_kernels(mut self, scalar: bool) -> Self {
-        self.kernels = if scalar { Kernels::Scalar } else { Kernels::Auto };
+        self.kernels = if scalar {
+            Kernels::Scalar
+        } else {
+            Kernels::Auto
+        };
         self
+    }
+
+    /// Which resize kernels this CPU runs: `"avx2"` or `"scalar"`.
+    #[doc(hidden)]
+    pub fn resize_kernels() -> &'static str {
+        if resize::simd::avx2_available() {
+            "avx2"
+        } else {
+            "scalar"
+        }
     }
 
     fn side(&self) -> Result<usize, ImageError> {
@@ -266,7 +286,10 @@ impl Preprocessor {
     /// Preprocesses an already decoded image, treated as the Pillow image with
     /// the same pixels (`Luma8` → `L`, `Rgba8` → `RGBA`, 16-bit gray → `I;16`,
     /// other 16-bit → high byte).
-    pub fn preprocess_image(&self, image: &::image::DynamicImage) -> Result<Array3<f32>, ImageError> {
+    pub fn preprocess_image(
+        &self,
+        image: &::image::DynamicImage,
+    ) -> Result<Array3<f32>, ImageError> {
         let mut out = self.alloc()?;
         let raster = decode::from_dynamic(image)?;
         self.run(&raster, out.view_mut())?;
@@ -275,7 +298,12 @@ impl Preprocessor {
 
     /// Preprocesses a packed 8-bit RGB buffer (`width * height * 3` bytes,
     /// row-major), as Pillow would an `RGB` image of those pixels.
-    pub fn preprocess_rgb(&self, rgb: &[u8], width: u32, height: u32) -> Result<Array3<f32>, ImageError> {
+    pub fn preprocess_rgb(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<Array3<f32>, ImageError> {
         let (w, h) = (width as usize, height as usize);
         if w == 0 || h == 0 {
             return Err(ImageError::InvalidDimensions {
@@ -283,13 +311,12 @@ impl Preprocessor {
                 height: u64::from(height),
             });
         }
-        let expected = w
-            .checked_mul(h)
-            .and_then(|n| n.checked_mul(3))
-            .ok_or(ImageError::InvalidDimensions {
+        let expected = w.checked_mul(h).and_then(|n| n.checked_mul(3)).ok_or(
+            ImageError::InvalidDimensions {
                 width: u64::from(width),
                 height: u64::from(height),
-            })?;
+            },
+        )?;
         if rgb.len() != expected {
             return Err(ImageError::BufferSize {
                 what: "RGB input (width * height * 3)",
@@ -315,7 +342,10 @@ impl Preprocessor {
     }
 
     /// Preprocesses encoded images into one `[len, 3, n, n]` batch.
-    pub fn preprocess_bytes_batch<B: AsRef<[u8]>>(&self, images: &[B]) -> Result<Array4<f32>, ImageError> {
+    pub fn preprocess_bytes_batch<B: AsRef<[u8]>>(
+        &self,
+        images: &[B],
+    ) -> Result<Array4<f32>, ImageError> {
         let n = self.side()?;
         let mut batch = Array4::zeros((images.len(), 3, n, n));
         for (bytes, row) in images.iter().zip(batch.axis_iter_mut(Axis(0))) {
@@ -349,7 +379,7 @@ impl Preprocessor {
             height: n,
         };
         let cropped = if (out_w, out_h) == (w, h) {
-            resize::crop(raster, win)
+            crop::crop(raster, win)
         } else {
             resize::resize_window(raster, out_w, out_h, win, self.kernels)
         };
@@ -371,52 +401,5 @@ impl Preprocessor {
             });
         }
         Ok(())
-    }
-}
-
-/// torchvision's `Resize(n)` output size: the short side becomes `n`, the long
-/// side `int(n * long / short)` evaluated as `(n * long) / short` in `f64`.
-fn resized_size(w: usize, h: usize, n: usize) -> (usize, usize) {
-    let (short, long) = if w <= h { (w, h) } else { (h, w) };
-    let new_long = ((n as f64 * long as f64) / short as f64) as usize;
-    if w <= h {
-        (n, new_long)
-    } else {
-        (new_long, n)
-    }
-}
-
-/// torchvision's `CenterCrop` offset: `int(round((size - n) / 2.0))` with
-/// Python's round-half-to-even.
-fn center_offset(size: usize, n: usize) -> usize {
-    let d = size.saturating_sub(n);
-    let half = d / 2;
-    if d % 2 == 0 || half % 2 == 0 {
-        half
-    } else {
-        half + 1
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resized_size_matches_torchvision() {
-        assert_eq!(resized_size(2013, 231, 224), (1952, 224));
-        assert_eq!(resized_size(231, 2013, 224), (224, 1952));
-        assert_eq!(resized_size(640, 480, 224), (298, 224));
-        assert_eq!(resized_size(224, 224, 224), (224, 224));
-    }
-
-    #[test]
-    fn center_offset_rounds_half_to_even() {
-        assert_eq!(center_offset(224, 224), 0);
-        assert_eq!(center_offset(225, 224), 0); // round(0.5) = 0
-        assert_eq!(center_offset(227, 224), 2); // round(1.5) = 2
-        assert_eq!(center_offset(229, 224), 2); // round(2.5) = 2
-        assert_eq!(center_offset(231, 224), 4); // round(3.5) = 4
-        assert_eq!(center_offset(298, 224), 37);
     }
 }

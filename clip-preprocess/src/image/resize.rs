@@ -24,6 +24,7 @@
 
 pub(crate) mod simd;
 
+use super::crop::{crop, Window};
 use super::raster::{Mode, Raster};
 
 /// Fractional bits of the fixed-point weights: `32 - 8 - 2` in Pillow (8 bits of
@@ -136,15 +137,6 @@ pub(crate) fn clip8(ss: i32) -> u8 {
 /// The accumulator's starting value: one half in fixed point.
 pub(crate) const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
-/// Which part of the resized image to compute.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Window {
-    pub(crate) left: usize,
-    pub(crate) top: usize,
-    pub(crate) width: usize,
-    pub(crate) height: usize,
-}
-
 /// Kernel choice: the scalar oracle or the fastest the CPU supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernels {
@@ -177,53 +169,32 @@ pub(crate) fn resize_window(
         Mode::La | Mode::Rgba => {
             // Image.resize: LA/RGBA go through La/RGBa (premultiplied) and back.
             let pre = premultiply(src);
-            let mut out = resample_u8(&pre, src.mode.channels(), src.width, src.height, out_w, out_h, win, kernels);
+            let mut out = resample_u8(
+                &pre,
+                src.mode.channels(),
+                src.width,
+                src.height,
+                out_w,
+                out_h,
+                win,
+                kernels,
+            );
             unpremultiply(&mut out, src.mode.channels());
             Raster::new_u8(src.mode, win.width, win.height, out)
         }
         Mode::L | Mode::Rgb | Mode::Cmyk => {
-            let out = resample_u8(&src.data, src.mode.channels(), src.width, src.height, out_w, out_h, win, kernels);
+            let out = resample_u8(
+                &src.data,
+                src.mode.channels(),
+                src.width,
+                src.height,
+                out_w,
+                out_h,
+                win,
+                kernels,
+            );
             Raster::new_u8(src.mode, win.width, win.height, out)
         }
-    }
-}
-
-/// Crops `win` out of `src` without resampling.
-pub(crate) fn crop(src: &Raster, win: Window) -> Raster {
-    if src.mode == Mode::I16 {
-        let mut wide = Vec::with_capacity(win.width * win.height);
-        for y in win.top..win.top + win.height {
-            let row = y * src.width;
-            wide.extend_from_slice(&src.wide[row + win.left..row + win.left + win.width]);
-        }
-        return Raster {
-            mode: Mode::I16,
-            width: win.width,
-            height: win.height,
-            data: Vec::new(),
-            wide,
-            palette: Vec::new(),
-        };
-    }
-    let c = src.mode.channels();
-    let mut data = Vec::with_capacity(win.width * win.height * c);
-    for y in win.top..win.top + win.height {
-        let row = (y * src.width + win.left) * c;
-        data.extend_from_slice(&src.data[row..row + win.width * c]);
-    }
-    Raster {
-        data,
-        width: win.width,
-        height: win.height,
-        ..Raster::new_u8(src.mode, 0, 0, Vec::new())
-    }
-    .with_palette(&src.palette)
-}
-
-impl Raster {
-    fn with_palette(mut self, palette: &[[u8; 3]]) -> Self {
-        self.palette = palette.to_vec();
-        self
     }
 }
 
@@ -275,7 +246,8 @@ fn resample_u8(
 ) -> Vec<u8> {
     let need_h = out_w != in_w;
     let need_v = out_h != in_h;
-    let horizontal_first = !(in_h > out_h && (in_h - out_h) as i64 > (in_w as i64 - out_w as i64) * 2);
+    let horizontal_first =
+        !(in_h > out_h && (in_h - out_h) as i64 > (in_w as i64 - out_w as i64) * 2);
     let cols = win.left..win.left + win.width;
     let rows = win.top..win.top + win.height;
     let k = simd::select(kernels);
@@ -303,7 +275,16 @@ fn resample_u8(
         (false, true) => {
             let v = Coeffs::new(in_h, out_h);
             let mut out = vec![0u8; win.width * win.height * c];
-            k.vertical(src, in_w * c, win.left * c, win.width * c, 0, &v, rows, &mut out);
+            k.vertical(
+                src,
+                in_w * c,
+                win.left * c,
+                win.width * c,
+                0,
+                &v,
+                rows,
+                &mut out,
+            );
             out
         }
         (true, true) => {
@@ -314,14 +295,33 @@ fn resample_u8(
                 let mut tmp = vec![0u8; win.width * (y1 - y0) * c];
                 k.horizontal(src, in_w * c, c, y0, y1 - y0, &h, cols, 0, &mut tmp);
                 let mut out = vec![0u8; win.width * win.height * c];
-                k.vertical(&tmp, win.width * c, 0, win.width * c, y0, &v, rows, &mut out);
+                k.vertical(
+                    &tmp,
+                    win.width * c,
+                    0,
+                    win.width * c,
+                    y0,
+                    &v,
+                    rows,
+                    &mut out,
+                );
                 out
             } else {
                 let (x0, x1) = h.input_span(cols.clone());
                 let mut tmp = vec![0u8; (x1 - x0) * win.height * c];
                 k.vertical(src, in_w * c, x0 * c, (x1 - x0) * c, 0, &v, rows, &mut tmp);
                 let mut out = vec![0u8; win.width * win.height * c];
-                k.horizontal(&tmp, (x1 - x0) * c, c, 0, win.height, &h, cols, x0, &mut out);
+                k.horizontal(
+                    &tmp,
+                    (x1 - x0) * c,
+                    c,
+                    0,
+                    win.height,
+                    &h,
+                    cols,
+                    x0,
+                    &mut out,
+                );
                 out
             }
         }
@@ -398,7 +398,11 @@ pub(crate) fn vertical_scalar(
 /// Pillow's `ROUND_UP` then `CLIP16`.
 fn round_clip16(ss: f64) -> u16 {
     // ROUND_UP(f) = (int)(f >= 0 ? f + 0.5F : f - 0.5F)
-    let v = if ss >= 0.0 { (ss + 0.5) as i64 } else { (ss - 0.5) as i64 };
+    let v = if ss >= 0.0 {
+        (ss + 0.5) as i64
+    } else {
+        (ss - 0.5) as i64
+    };
     v.clamp(0, 65535) as u16
 }
 
@@ -407,11 +411,16 @@ fn resample_u16(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Vec<u1
     let (in_w, in_h) = (src.width, src.height);
     let need_h = out_w != in_w;
     let need_v = out_h != in_h;
-    let horizontal_first = !(in_h > out_h && (in_h - out_h) as i64 > (in_w as i64 - out_w as i64) * 2);
+    let horizontal_first =
+        !(in_h > out_h && (in_h - out_h) as i64 > (in_w as i64 - out_w as i64) * 2);
     let h = Coeffs::new(in_w, out_w);
     let v = Coeffs::new(in_h, out_h);
     // Generic pass helpers over a (width × height) u16 grid.
-    let hpass = |grid: &[u16], gw: usize, rows: std::ops::Range<usize>, col0: usize, cols: std::ops::Range<usize>| {
+    let hpass = |grid: &[u16],
+                 gw: usize,
+                 rows: std::ops::Range<usize>,
+                 col0: usize,
+                 cols: std::ops::Range<usize>| {
         let mut out = Vec::with_capacity(rows.len() * cols.len());
         for y in rows {
             for xx in cols.clone() {
@@ -426,7 +435,11 @@ fn resample_u16(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Vec<u1
         }
         out
     };
-    let vpass = |grid: &[u16], gw: usize, row0: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+    let vpass = |grid: &[u16],
+                 gw: usize,
+                 row0: usize,
+                 rows: std::ops::Range<usize>,
+                 cols: std::ops::Range<usize>| {
         let mut out = Vec::with_capacity(rows.len() * cols.len());
         for yy in rows {
             let (ymin, n) = v.bounds[yy];
@@ -469,7 +482,11 @@ fn nearest_window(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Rast
         let mut t = Vec::with_capacity(out_size);
         for _ in 0..out_size {
             let i = if o < 0.0 { -1 } else { o as i64 };
-            t.push(if i >= 0 && (i as usize) < in_size { Some(i as usize) } else { None });
+            t.push(if i >= 0 && (i as usize) < in_size {
+                Some(i as usize)
+            } else {
+                None
+            });
             o += a;
         }
         t

@@ -1,10 +1,108 @@
-//! `clip preprocess` (being built).
+//! `clip preprocess`: CLIP's image preprocessing to `.npy` files.
+//!
+//! ```text
+//! clip preprocess --out DIR [--size N] [--threads N] IMAGE...
+//! ```
+//! writes `DIR/<file name>.npy` (float32, `[3, N, N]`) for each image, e.g.
+//! `photo.jpg` → `DIR/photo.jpg.npy`. An input that fails is named on stderr with
+//! the reason; the others are still processed and the exit status is non-zero.
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use clip_preprocess::image::{PreprocessConfig, Preprocessor, CLIP_MEAN, CLIP_STD};
+use ndarray::Array3;
 
 /// Arguments of `clip preprocess`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Folder for the `.npy` outputs (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Side of the square output in pixels (the model's input resolution).
+    #[arg(long, value_name = "N", default_value_t = 224)]
+    size: u32,
+    /// Worker threads; 0 uses every available core.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Image files (JPEG, PNG, GIF, WebP, BMP, TIFF; the format is read from the bytes).
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`clip preprocess` is not implemented yet")
+/// Runs `clip preprocess`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.size == 0 {
+        anyhow::bail!("--size must be at least 1");
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    let pre = Preprocessor::new(PreprocessConfig::new(args.size, CLIP_MEAN, CLIP_STD));
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(args.images.len())
+    .max(1);
+
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::<(usize, anyhow::Error)>::new());
+    let worker = || {
+        // One buffer per worker, reused for every image.
+        let n = args.size as usize;
+        let mut buf = Array3::<f32>::zeros((3, n, n));
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = args.images.get(i) else {
+                break;
+            };
+            if let Err(e) = process(&pre, path, &args.out, &mut buf) {
+                if let Ok(mut f) = failures.lock() {
+                    f.push((i, e));
+                }
+            }
+        }
+    };
+    if threads == 1 {
+        worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(worker);
+            }
+        });
+    }
+
+    let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+    failures.sort_by_key(|(i, _)| *i);
+    for (_, e) in &failures {
+        eprintln!("error: {e:#}");
+    }
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} of {} images failed", failures.len(), args.images.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn process(
+    pre: &Preprocessor,
+    path: &Path,
+    out_dir: &Path,
+    buf: &mut Array3<f32>,
+) -> anyhow::Result<()> {
+    pre.preprocess_path_into(path, buf.view_mut())?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let mut file_name = name.to_os_string();
+    file_name.push(".npy");
+    let dest = out_dir.join(file_name);
+    ndarray_npy::write_npy(&dest, &*buf)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    Ok(())
 }

@@ -86,7 +86,7 @@ impl KernelSet {
 mod x86 {
     use std::ops::Range;
 
-    use super::super::{horizontal_scalar, vertical_scalar, Coeffs};
+    use super::super::{clip8, horizontal_scalar, vertical_scalar, Coeffs, HALF, PRECISION_BITS};
 
     /// The vertical pass compiled for AVX2: the scalar body is a row-wise
     /// multiply-accumulate that LLVM vectorises to `vpmulld`/`vpaddd` once
@@ -109,7 +109,14 @@ mod x86 {
         vertical_scalar(src, stride, x0, width, row0, coeffs, rows, out);
     }
 
-    /// The horizontal pass compiled for AVX2 (see [`vertical_avx2`]).
+    /// Horizontal pass with AVX2 for 1, 3 and 4 channels (other channel counts
+    /// run the scalar body compiled for AVX2).
+    ///
+    /// Per output pixel, groups of taps are widened to `i32` lanes
+    /// (`vpmovzxbd`), multiplied by the fixed-point weights (`vpmulld`) and
+    /// summed; lanes are reduced at the end. Weights past a pixel's tap count
+    /// are zero, so the extra pixels a group reads add exactly 0. A pixel whose
+    /// last group would read past the end of `src` takes the scalar path.
     ///
     /// # Safety
     /// The CPU must support AVX2.
@@ -126,6 +133,125 @@ mod x86 {
         col0: usize,
         out: &mut [u8],
     ) {
-        horizontal_scalar(src, stride, c, row0, nrows, coeffs, cols, col0, out);
+        // Taps per group and i32 lanes per tap.
+        let (group, lanes) = match c {
+            1 => (8, 1),
+            3 | 4 => (4, 4),
+            _ => {
+                horizontal_scalar(src, stride, c, row0, nrows, coeffs, cols, col0, out);
+                return;
+            }
+        };
+        let ncols = cols.len();
+        let kpad = coeffs.ksize.div_ceil(group) * group;
+        // Weights, zero-padded to `kpad` taps, each repeated `lanes` times.
+        let mut wide = vec![0i32; ncols * kpad * lanes];
+        for (j, xx) in cols.clone().enumerate() {
+            let (_, n) = coeffs.bounds[xx];
+            let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
+            for (t, &w) in k.iter().enumerate() {
+                let at = (j * kpad + t) * lanes;
+                wide[at..at + lanes].fill(w);
+            }
+        }
+        // Bytes one group load may touch: 16 (c = 3, 4) or 8 (c = 1).
+        let load = if c == 1 { 8 } else { 16 };
+        let step = group * c;
+        for r in 0..nrows {
+            let line_start = (row0 + r) * stride;
+            for (j, xx) in cols.clone().enumerate() {
+                let (xmin, n) = coeffs.bounds[xx];
+                let groups = n.div_ceil(group);
+                let base = line_start + (xmin - col0) * c;
+                let o = (r * ncols + j) * c;
+                let last = base + groups.saturating_sub(1) * step + load;
+                if groups == 0 || last > src.len() {
+                    // Scalar fallback for this one pixel (identical arithmetic).
+                    let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
+                    for ch in 0..c {
+                        let mut ss = HALF;
+                        for (i, &w) in k.iter().enumerate() {
+                            ss = ss.wrapping_add(i32::from(src[base + i * c + ch]).wrapping_mul(w));
+                        }
+                        out[o + ch] = clip8(ss);
+                    }
+                    continue;
+                }
+                let w = &wide[j * kpad * lanes..(j + 1) * kpad * lanes];
+                // SAFETY: AVX2 is enabled for this function. Every load reads
+                // `load` bytes starting at `base + g * step` for `g < groups`,
+                // all below `last <= src.len()` (checked above); every weight
+                // load reads 8 i32 at `(g * group + h) * lanes` with
+                // `g * group + 8 / lanes <= kpad`, inside `w` (`kpad * lanes`).
+                let px = unsafe { pixel_avx2(src.as_ptr().add(base), w.as_ptr(), groups, c) };
+                out[o..o + c].copy_from_slice(&px.to_le_bytes()[..c]);
+            }
+        }
+    }
+
+    /// Sums `groups` groups of taps for one output pixel and returns its `c`
+    /// bytes packed little-endian.
+    ///
+    /// # Safety
+    /// AVX2 must be available; `p` must be readable for
+    /// `(groups - 1) * group * c + load` bytes and `w` for
+    /// `groups * group * lanes` i32 (see `horizontal_avx2`).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn pixel_avx2(p: *const u8, w: *const i32, groups: usize, c: usize) -> u32 {
+        use std::arch::x86_64::*;
+        let mut acc = _mm256_setzero_si256();
+        if c == 1 {
+            for g in 0..groups {
+                // SAFETY: within the bounds stated in the contract.
+                let (v, k) = unsafe {
+                    (
+                        _mm_loadl_epi64(p.add(g * 8) as *const __m128i),
+                        _mm256_loadu_si256(w.add(g * 8) as *const __m256i),
+                    )
+                };
+                acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(v), k));
+            }
+            // Horizontal sum of the 8 lanes.
+            let s = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256(acc, 1),
+            );
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+            let ss = _mm_cvtsi128_si32(s).wrapping_add(HALF);
+            return u32::from(clip8(ss));
+        }
+        // RGB: spread 4 pixels of 3 bytes into 4 lanes each (the 4th zeroed).
+        let spread = if c == 3 {
+            _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1)
+        } else {
+            _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        };
+        for g in 0..groups {
+            // SAFETY: within the bounds stated in the contract.
+            let (v, k01, k23) = unsafe {
+                (
+                    _mm_loadu_si128(p.add(g * 4 * c) as *const __m128i),
+                    _mm256_loadu_si256(w.add(g * 16) as *const __m256i),
+                    _mm256_loadu_si256(w.add(g * 16 + 8) as *const __m256i),
+                )
+            };
+            let v = _mm_shuffle_epi8(v, spread);
+            let lo = _mm256_cvtepu8_epi32(v);
+            let hi = _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8));
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(lo, k01));
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(hi, k23));
+        }
+        let s = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256(acc, 1),
+        );
+        let s = _mm_add_epi32(s, _mm_set1_epi32(HALF));
+        let s = _mm_srai_epi32(s, PRECISION_BITS as i32);
+        // Saturating packs clamp to 0..=255 exactly as `clip8` does.
+        let s = _mm_packs_epi32(s, s);
+        let s = _mm_packus_epi16(s, s);
+        _mm_cvtsi128_si32(s) as u32
     }
 }
