@@ -307,32 +307,18 @@ fn read_signature(kind: Kind, path: &Path, session: &Session) -> Result<Signatur
         ValueType::Tensor { ty, shape, .. } => Some((elem_of(ty), shape.to_vec())),
         _ => None,
     };
-    let (wanted_input, wanted_output, input_elems, rank): (&[&str], &[&str], &[Elem], usize) =
-        match kind {
-            Kind::Image => (
-                &["pixel_values", "image", "input"],
-                &["image_embeds", "embeddings", "output"],
-                &[Elem::F32, Elem::F16],
-                4,
-            ),
-            Kind::Text => (
-                &["input_ids", "text", "input"],
-                &["text_embeds", "embeddings", "output"],
-                &[Elem::I64, Elem::I32],
-                2,
-            ),
-        };
+    // The names of tools/export_onnx.py, Hugging Face, transformers.js and fastembed
+    // exports. Other names are refused rather than guessed: a graph whose only input is
+    // called something else may well not be a CLIP tower.
+    let (wanted_input, wanted_output, input_elems, rank): (&str, &str, &[Elem], usize) = match kind
+    {
+        Kind::Image => ("pixel_values", "image_embeds", &[Elem::F32, Elem::F16], 4),
+        Kind::Text => ("input_ids", "text_embeds", &[Elem::I64, Elem::I32], 2),
+    };
     let inputs = session.inputs();
     let main = inputs
         .iter()
-        .find(|o| wanted_input.contains(&o.name()))
-        .or_else(|| {
-            if inputs.len() == 1 {
-                inputs.first()
-            } else {
-                None
-            }
-        })
+        .find(|o| o.name() == wanted_input)
         .ok_or_else(|| {
             mismatch(format!(
                 "expected an input named {wanted_input:?}, found: {}",
@@ -373,14 +359,7 @@ fn read_signature(kind: Kind, path: &Path, session: &Session) -> Result<Signatur
     let outputs = session.outputs();
     let out = outputs
         .iter()
-        .find(|o| wanted_output.contains(&o.name()))
-        .or_else(|| {
-            if outputs.len() == 1 {
-                outputs.first()
-            } else {
-                None
-            }
-        })
+        .find(|o| o.name() == wanted_output)
         .ok_or_else(|| {
             mismatch(format!(
                 "expected an output named {wanted_output:?}, found: {}",
