@@ -496,6 +496,16 @@ def _rename_io(path: Path, input_name: str, output_name: str) -> None:
                 node.output[:] = [want if n == old else n for n in node.output]
             io.name = want
             changed = True
+    # Drop the exporter's per-node debug metadata (stack traces with local paths and line
+    # numbers): it makes files differ between machines and edits of this script.
+    for node in g.node:
+        if len(node.metadata_props):
+            del node.metadata_props[:]
+            changed = True
+    for vi in list(g.value_info) + list(g.input) + list(g.output):
+        if len(vi.metadata_props):
+            del vi.metadata_props[:]
+            changed = True
     if changed:
         onnx.save(m, str(path))
 

@@ -83,6 +83,18 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
             return "torchscript"
 
 
+def _strip_debug_metadata(path: Path) -> None:
+    """Drop the exporter's per-node stack traces (local paths, line numbers) so files are stable."""
+    import onnx
+
+    m = onnx.load(str(path))
+    for node in m.graph.node:
+        del node.metadata_props[:]
+    for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
+        del vi.metadata_props[:]
+    onnx.save(m, str(path))
+
+
 def build_tiny_hf(out: Path, pix: np.ndarray, ids: np.ndarray, texts: list[str],
                   manifest: dict[str, Any]) -> str:
     import onnxruntime as ort
@@ -113,6 +125,9 @@ def build_tiny_hf(out: Path, pix: np.ndarray, ids: np.ndarray, texts: list[str],
                     d / "onnx" / "text_model.onnx", ["input_ids", "attention_mask"],
                     ["text_embeds", "last_hidden_state"],
                     {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}})
+
+    for f in ("vision_model.onnx", "text_model.onnx"):
+        _strip_debug_metadata(d / "onnx" / f)
 
     with torch.no_grad():
         tp, ti, tm = torch.from_numpy(pix), torch.from_numpy(ids64), torch.from_numpy(mask)
