@@ -177,6 +177,21 @@ def check_full(arch: str, d: Path, ckpt: Path, seed: int, variant: str = "float3
     return rows
 
 
+def _cli_env() -> dict[str, str]:
+    """The environment for the CLI: ORT_DYLIB_PATH defaults to the onnxruntime wheel's library."""
+    import os
+
+    env = dict(os.environ)
+    if "ORT_DYLIB_PATH" not in env:
+        import onnxruntime
+
+        capi = Path(onnxruntime.__file__).parent / "capi"
+        libs = sorted(capi.glob("libonnxruntime.so*"))
+        if libs:
+            env["ORT_DYLIB_PATH"] = str(libs[-1])
+    return env
+
+
 def run_cli(clip_bin: Path, model_dir: Path, label: str, model: torch.nn.Module, n_px: int) -> list[Row]:
     """The CLI contract vs the reference on photo files and texts."""
     from PIL import Image
@@ -189,7 +204,7 @@ def run_cli(clip_bin: Path, model_dir: Path, label: str, model: torch.nn.Module,
         img_out = Path(td) / "img.npy"
         txt_out = Path(td) / "txt.npy"
         cmd = [str(clip_bin), "embed-image", "--model", str(model_dir), "--out", str(img_out)] + [str(p) for p in paths]
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, env=_cli_env())
         if r.returncode != 0 or not img_out.is_file():
             print(f"{label}: `{' '.join(cmd[:6])} ...` failed (exit {r.returncode}): {r.stderr.strip()[-500:]}")
             rows.append({"model": label, "check": "CLI embed-image FAILED", "shape": "-", "cos": float("nan"),
@@ -201,7 +216,7 @@ def run_cli(clip_bin: Path, model_dir: Path, label: str, model: torch.nn.Module,
             rows.append(_cli_row(label, "CLI embed-image vs reference", ref, got))
         cmd = [str(clip_bin), "embed-text", "--model", str(model_dir), "--out", str(txt_out), "--truncate"]
         texts = [t for t in TEXTS if "\n" not in t]
-        r = subprocess.run(cmd, input="\n".join(texts) + "\n", capture_output=True, text=True)
+        r = subprocess.run(cmd, input="\n".join(texts) + "\n", capture_output=True, text=True, env=_cli_env())
         if r.returncode != 0 or not txt_out.is_file():
             print(f"{label}: `{' '.join(cmd)}` failed (exit {r.returncode}): {r.stderr.strip()[-500:]}")
             rows.append({"model": label, "check": "CLI embed-text FAILED", "shape": "-", "cos": float("nan"),
