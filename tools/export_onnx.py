@@ -361,7 +361,7 @@ def prepare_open_clip(name: str, checkpoint: Optional[str], source: dict[str, An
         visual=ImageTower(model.encode_image, model),
         textual=textual,
         text_reference=model.encode_text,
-        architecture=name,
+        architecture="custom",  # open_clip's name goes to source.model (its GELU etc. may differ from OpenAI's)
         embed_dim=embed_dim,
         image_size=size,
         context_length=ctx,
@@ -410,7 +410,7 @@ def prepare_hf(directory: str, source: dict[str, Any]) -> Prepared:
         visual=ImageTower(img, model),
         textual=ImageTower(txt, model),
         text_reference=txt,
-        architecture=arch_name(hp),
+        architecture=arch_name(hp) if (vc.hidden_act == tc.hidden_act == "quick_gelu") else "custom",
         embed_dim=int(cfg.projection_dim),
         image_size=int(vc.image_size),
         context_length=int(tc.max_position_embeddings),
