@@ -321,6 +321,12 @@ def gen_tables():
             if lb is not None:
                 f.write(f"/// The negative look-behind class that starts `{name}` (checked by hand).\n")
                 f.write(f"pub(crate) const {name}_LOOKBEHIND: &str = r\"{lb}\";\n\n")
+    for fn in ("unicode.rs", "html_entities.rs", "ftfy_tables.rs"):  # rustfmt-clean endings
+        path = os.path.join(DATA_RS, fn)
+        with open(path) as f:
+            body = f.read().rstrip("\n") + "\n"
+        with open(path, "w") as f:
+            f.write(body)
     print("tables written to", DATA_RS)
 
 

@@ -216,7 +216,7 @@ impl Vocab {
         let merges = mtext
             .lines()
             .enumerate()
-            .filter(|(i, l)| !(*i == 0 && l.starts_with("#version")) && !l.trim().is_empty())
+            .filter(|(i, l)| !(l.trim().is_empty() || (*i == 0 && l.starts_with("#version"))))
             .map(|(_, l)| parse_merge(l))
             .collect::<Result<Vec<_>, _>>()?;
         Self::build(encoder, merges)

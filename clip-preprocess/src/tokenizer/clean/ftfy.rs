@@ -249,7 +249,7 @@ fn fix_encoding_one_step(text: &str) -> Cow<'_, str> {
         if map.name.starts_with("sloppy") {
             bytes = re
                 .lossy_utf8
-                .replace_all(&bytes, &"\u{FFFD}".as_bytes()[..])
+                .replace_all(&bytes, "\u{FFFD}".as_bytes())
                 .into_owned();
         }
         let variants = bytes.contains(&0xED) || bytes.contains(&0xC0);
