@@ -10,6 +10,12 @@ Layout (as in the public transformers.js CLIP repositories)::
                                         -> text_embeds [batch,D], last_hidden_state [batch,seq,W]
     tiny-hf/inputs/*.npy, tiny-hf/golden/*.npy
 
+``inputs/pixel_values.npy`` and ``inputs/input_ids.npy`` are the same tensors as in ``tiny-vit``
+(the reference ``preprocess`` and ``clip.tokenize``, not Hugging Face's processor);
+``inputs/attention_mask.npy`` is 1 up to and including each row's EOT. The text model's result
+does not depend on the mask (causal attention, pooling at the first EOT), so a loader may pass
+all ones. The learned logit scale equals ``logit_scale_init_value`` in ``config.json``
+(random init); ``projection_dim`` at the top level of ``config.json`` is the embedding size.
 No ``tokenizer.json`` is written (clip-rs tokenizes with the reference BPE). Goldens come from
 the transformers model in fp32: ``get_image_features`` / ``get_text_features`` and
 ``CLIPModel(...).logits_per_image``.
