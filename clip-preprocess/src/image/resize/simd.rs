@@ -133,75 +133,102 @@ mod x86 {
         col0: usize,
         out: &mut [u8],
     ) {
-        // Taps per group and i32 lanes per tap.
-        let (group, lanes) = match c {
-            1 => (8, 1),
-            3 | 4 => (4, 4),
-            _ => {
-                horizontal_scalar(src, stride, c, row0, nrows, coeffs, cols, col0, out);
-                return;
-            }
-        };
+        // SAFETY (all three): AVX2 is enabled in this function, as required.
+        match c {
+            1 => unsafe { horizontal_c::<1>(src, stride, row0, nrows, coeffs, cols, col0, out) },
+            3 => unsafe { horizontal_c::<3>(src, stride, row0, nrows, coeffs, cols, col0, out) },
+            4 => unsafe { horizontal_c::<4>(src, stride, row0, nrows, coeffs, cols, col0, out) },
+            _ => horizontal_scalar(src, stride, c, row0, nrows, coeffs, cols, col0, out),
+        }
+    }
+
+    /// [`horizontal_avx2`] for `C` channels (1, 3 or 4).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn horizontal_c<const C: usize>(
+        src: &[u8],
+        stride: usize,
+        row0: usize,
+        nrows: usize,
+        coeffs: &Coeffs,
+        cols: Range<usize>,
+        col0: usize,
+        out: &mut [u8],
+    ) {
+        // Taps per group and i32 lanes per tap: 8 gray taps fill 8 lanes; RGB(A)
+        // uses 4 lanes per tap (the 4th is zero for RGB), 2 taps per 256 bits.
+        let (group, lanes) = if C == 1 { (8, 1) } else { (4, 4) };
+        // Bytes one group load touches.
+        let load = if C == 1 { 8 } else { 16 };
+        let step = group * C;
         let ncols = cols.len();
         let kpad = coeffs.ksize.div_ceil(group) * group;
-        // Weights, zero-padded to `kpad` taps, each repeated `lanes` times.
+        // Weights, zero-padded to `kpad` taps, each repeated `lanes` times, and
+        // per column: first source byte offset in a row, number of groups.
         let mut wide = vec![0i32; ncols * kpad * lanes];
+        let mut plan = Vec::with_capacity(ncols);
         for (j, xx) in cols.clone().enumerate() {
-            let (_, n) = coeffs.bounds[xx];
+            let (xmin, n) = coeffs.bounds[xx];
             let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
             for (t, &w) in k.iter().enumerate() {
                 let at = (j * kpad + t) * lanes;
                 wide[at..at + lanes].fill(w);
             }
+            plan.push(((xmin - col0) * C, n.div_ceil(group), xx));
         }
-        // Bytes one group load may touch: 16 (c = 3, 4) or 8 (c = 1).
-        let load = if c == 1 { 8 } else { 16 };
-        let step = group * c;
         for r in 0..nrows {
             let line_start = (row0 + r) * stride;
-            for (j, xx) in cols.clone().enumerate() {
-                let (xmin, n) = coeffs.bounds[xx];
-                let groups = n.div_ceil(group);
-                let base = line_start + (xmin - col0) * c;
-                let o = (r * ncols + j) * c;
-                let last = base + groups.saturating_sub(1) * step + load;
-                if groups == 0 || last > src.len() {
+            let out_row = &mut out[r * ncols * C..(r + 1) * ncols * C];
+            for (j, (&(offset, groups, xx), dst)) in
+                plan.iter().zip(out_row.chunks_exact_mut(C)).enumerate()
+            {
+                let base = line_start + offset;
+                if groups == 0 || base + (groups - 1) * step + load > src.len() {
                     // Scalar fallback for this one pixel (identical arithmetic).
+                    let (_, n) = coeffs.bounds[xx];
                     let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
-                    for ch in 0..c {
+                    for (ch, d) in dst.iter_mut().enumerate() {
                         let mut ss = HALF;
                         for (i, &w) in k.iter().enumerate() {
-                            ss = ss.wrapping_add(i32::from(src[base + i * c + ch]).wrapping_mul(w));
+                            ss = ss.wrapping_add(i32::from(src[base + i * C + ch]).wrapping_mul(w));
                         }
-                        out[o + ch] = clip8(ss);
+                        *d = clip8(ss);
                     }
                     continue;
                 }
-                let w = &wide[j * kpad * lanes..(j + 1) * kpad * lanes];
-                // SAFETY: AVX2 is enabled for this function. Every load reads
-                // `load` bytes starting at `base + g * step` for `g < groups`,
-                // all below `last <= src.len()` (checked above); every weight
-                // load reads 8 i32 at `(g * group + h) * lanes` with
-                // `g * group + 8 / lanes <= kpad`, inside `w` (`kpad * lanes`).
-                let px = unsafe { pixel_avx2(src.as_ptr().add(base), w.as_ptr(), groups, c) };
-                out[o..o + c].copy_from_slice(&px.to_le_bytes()[..c]);
+                // SAFETY: AVX2 is enabled here. Group `g < groups` reads `load`
+                // bytes from `base + g * step`, all below `src.len()` (checked
+                // just above), and `group * lanes` i32 weights from
+                // `(j * kpad + g * group) * lanes`, inside `wide` because
+                // `groups * group <= kpad`.
+                let px = unsafe {
+                    pixel::<C>(
+                        src.as_ptr().add(base),
+                        wide.as_ptr().add(j * kpad * lanes),
+                        groups,
+                    )
+                };
+                dst.copy_from_slice(&px.to_le_bytes()[..C]);
             }
         }
     }
 
-    /// Sums `groups` groups of taps for one output pixel and returns its `c`
+    /// Sums `groups` groups of taps for one output pixel and returns its `C`
     /// bytes packed little-endian.
     ///
     /// # Safety
     /// AVX2 must be available; `p` must be readable for
-    /// `(groups - 1) * group * c + load` bytes and `w` for
-    /// `groups * group * lanes` i32 (see `horizontal_avx2`).
+    /// `(groups - 1) * step + load` bytes and `w` for `groups * group * lanes`
+    /// i32 (see `horizontal_c`).
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn pixel_avx2(p: *const u8, w: *const i32, groups: usize, c: usize) -> u32 {
+    unsafe fn pixel<const C: usize>(p: *const u8, w: *const i32, groups: usize) -> u32 {
         use std::arch::x86_64::*;
         let mut acc = _mm256_setzero_si256();
-        if c == 1 {
+        if C == 1 {
             for g in 0..groups {
                 // SAFETY: within the bounds stated in the contract.
                 let (v, k) = unsafe {
@@ -223,7 +250,7 @@ mod x86 {
             return u32::from(clip8(ss));
         }
         // RGB: spread 4 pixels of 3 bytes into 4 lanes each (the 4th zeroed).
-        let spread = if c == 3 {
+        let spread = if C == 3 {
             _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1)
         } else {
             _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
@@ -232,7 +259,7 @@ mod x86 {
             // SAFETY: within the bounds stated in the contract.
             let (v, k01, k23) = unsafe {
                 (
-                    _mm_loadu_si128(p.add(g * 4 * c) as *const __m128i),
+                    _mm_loadu_si128(p.add(g * 4 * C) as *const __m128i),
                     _mm256_loadu_si256(w.add(g * 16) as *const __m256i),
                     _mm256_loadu_si256(w.add(g * 16 + 8) as *const __m256i),
                 )
