@@ -272,3 +272,21 @@ fn loaders_match_embedded_vocabulary() {
     let missing = Tokenizer::from_tokenizer_json(dir.join("nope.json"));
     assert!(matches!(missing, Err(TokenizerError::Io { .. })));
 }
+
+#[test]
+fn tokenizer_is_send_sync_and_default() {
+    fn assert_send_sync<T: Send + Sync + Clone + std::fmt::Debug + Default>() {}
+    assert_send_sync::<Tokenizer>();
+    let tok = Tokenizer::default();
+    assert_eq!(tok.vocab_size(), 49408);
+    assert_eq!((tok.sot(), tok.eot()), (SOT, EOT));
+    // the same rows whether the batch is split over threads or not
+    let texts: Vec<String> = (0..1000)
+        .map(|i| format!("text number {i} &amp; “more”"))
+        .collect();
+    let batch = tok.tokenize(&texts, 77, false).unwrap();
+    for (i, t) in texts.iter().enumerate().step_by(97) {
+        let one = tok.tokenize(&[t], 77, false).unwrap();
+        assert_eq!(batch.row(i), one.row(0), "text {i}");
+    }
+}

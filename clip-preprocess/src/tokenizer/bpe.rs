@@ -21,6 +21,16 @@ pub(crate) fn bpe_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<u32>) {
     let Some((&last, init)) = piece.split_last() else {
         return;
     };
+    let cacheable = piece.len() <= CACHE_MAX_PIECE;
+    if cacheable {
+        // A poisoned lock only means another thread panicked mid-insert; skip the cache.
+        if let Ok(cache) = vocab.cache.read() {
+            if let Some(ids) = cache.get(piece) {
+                out.extend_from_slice(ids);
+                return;
+            }
+        }
+    }
     let mut word: Vec<u32> = Vec::with_capacity(piece.len());
     word.extend(init.iter().map(|&b| vocab.byte_ids[usize::from(b)]));
     word.push(vocab.byte_ids_eow[usize::from(last)]);
@@ -30,7 +40,20 @@ pub(crate) fn bpe_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<u32>) {
         merge_simple(vocab, &mut word);
     }
     out.extend_from_slice(&word);
+    if cacheable {
+        if let Ok(mut cache) = vocab.cache.write() {
+            if cache.len() >= CACHE_MAX_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(piece.into(), word.into_boxed_slice());
+        }
+    }
 }
+
+/// Pieces longer than this (bytes) are not cached.
+const CACHE_MAX_PIECE: usize = 48;
+/// The cache is emptied when it reaches this many entries (bounds its memory to a few MB).
+const CACHE_MAX_ENTRIES: usize = 1 << 17;
 
 /// The reference's loop, on ids.
 pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {

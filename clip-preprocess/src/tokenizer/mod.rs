@@ -103,9 +103,19 @@ pub enum TokenizerError {
 /// CLIP's tokenizer: [`clean`](clean::clean), pre-tokenization and byte-level BPE.
 ///
 /// Cheap to clone (the vocabulary is shared) and `Send + Sync`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Tokenizer {
     vocab: Arc<Vocab>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("vocab_size", &self.vocab.size)
+            .field("sot", &self.vocab.sot)
+            .field("eot", &self.vocab.eot)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Tokenizer {

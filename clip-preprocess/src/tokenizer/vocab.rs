@@ -1,7 +1,8 @@
 //! Vocabularies: OpenAI's embedded `bpe_simple_vocab_16e6.txt.gz`, a Hugging Face
 //! `tokenizer.json`, or `vocab.json` + `merges.txt`.
-use std::io::Read;
+use std::io::BufRead;
 use std::path::Path;
+use std::sync::RwLock;
 
 use rustc_hash::FxHashMap;
 
@@ -39,6 +40,9 @@ pub(crate) fn bytes_to_unicode() -> Vec<(u8, char)> {
         .collect()
 }
 
+/// Piece bytes → BPE ids.
+pub(crate) type BpeCache = FxHashMap<Box<[u8]>, Box<[u32]>>;
+
 /// A BPE vocabulary compiled for fast encoding: symbols are ids, merges are keyed by
 /// the pair of ids.
 #[derive(Debug)]
@@ -58,6 +62,8 @@ pub(crate) struct Vocab {
     pub(crate) byte_decoder: FxHashMap<char, u8>,
     pub(crate) sot: u32,
     pub(crate) eot: u32,
+    /// BPE results of short pieces (the reference caches every piece too); bounded.
+    pub(crate) cache: RwLock<BpeCache>,
 }
 
 impl Vocab {
@@ -114,6 +120,7 @@ impl Vocab {
             byte_decoder,
             sot,
             eot,
+            cache: RwLock::new(FxHashMap::default()),
         })
     }
 
@@ -121,40 +128,89 @@ impl Vocab {
     /// contents: 256 byte symbols, the same with `</w>`, one per merge, then
     /// `<|startoftext|>` and `<|endoftext|>`.
     pub(crate) fn from_openai_bpe(text: &str) -> Result<Self, TokenizerError> {
-        let merges: Vec<(String, String)> = text
-            .split('\n')
-            .skip(1)
-            .take(OPENAI_MERGES)
-            .map(parse_merge)
-            .collect::<Result<_, _>>()?;
-        let mut tokens: Vec<String> = bytes_to_unicode()
-            .iter()
-            .map(|(_, c)| c.to_string())
-            .collect();
-        let with_eow: Vec<String> = tokens.iter().map(|t| format!("{t}{EOW}")).collect();
-        tokens.extend(with_eow);
-        tokens.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
+        // Same vocabulary as `Vocab::build` would make from the token list, built without
+        // a String-keyed map (this runs at every process start).
+        let b2u = bytes_to_unicode();
+        let mut tokens: Vec<String> = Vec::with_capacity(512 + OPENAI_MERGES + 2);
+        tokens.extend(b2u.iter().map(|(_, c)| c.to_string()));
+        tokens.extend(b2u.iter().map(|(_, c)| format!("{c}{EOW}")));
+        let mut pairs = Vec::with_capacity(OPENAI_MERGES);
+        for line in text.split('\n').skip(1).take(OPENAI_MERGES) {
+            let mut it = line.split_whitespace();
+            let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) else {
+                return Err(invalid(&format!("merge line {line:?} is not two symbols")));
+            };
+            let mut merged = String::with_capacity(a.len() + b.len());
+            merged.push_str(a);
+            merged.push_str(b);
+            tokens.push(merged);
+            pairs.push((a, b));
+        }
         tokens.push("<|startoftext|>".into());
         tokens.push("<|endoftext|>".into());
-        let mut encoder = FxHashMap::default();
-        for (i, t) in tokens.into_iter().enumerate() {
-            let id = u32::try_from(i).map_err(|_| TokenizerError::InvalidVocabulary {
-                reason: "vocabulary too large".into(),
-            })?;
-            encoder.insert(t, id);
-        }
-        Self::build(encoder, merges)
+        let size = tokens.len();
+        let first_merge = 512;
+        let (byte_ids, byte_ids_eow, merges, by_rank, sot, eot) = {
+            // `dict(zip(vocab, range(len(vocab))))`: a repeated token keeps its last id.
+            let mut encoder: FxHashMap<&str, u32> = FxHashMap::default();
+            encoder.reserve(size);
+            for (i, t) in tokens.iter().enumerate() {
+                encoder.insert(t.as_str(), u32::try_from(i).unwrap_or(u32::MAX));
+            }
+            let get = |s: &str| {
+                encoder
+                    .get(s)
+                    .copied()
+                    .ok_or_else(|| invalid(&format!("token {s:?} is missing")))
+            };
+            let mut byte_ids = [0u32; 256];
+            let mut byte_ids_eow = [0u32; 256];
+            for (i, (b, _)) in b2u.iter().enumerate() {
+                byte_ids[usize::from(*b)] = get(&tokens[i])?;
+                byte_ids_eow[usize::from(*b)] = get(&tokens[256 + i])?;
+            }
+            let mut merges = FxHashMap::default();
+            merges.reserve(pairs.len());
+            let mut by_rank = Vec::with_capacity(pairs.len());
+            for (rank, &(a, b)) in pairs.iter().enumerate() {
+                let (ia, ib) = (get(a)?, get(b)?);
+                let merged = get(&tokens[first_merge + rank])?;
+                let rank = u32::try_from(rank).unwrap_or(u32::MAX);
+                merges.insert((ia, ib), (rank, merged));
+                by_rank.push((ia, ib, merged));
+            }
+            let sot = get("<|startoftext|>")?;
+            let eot = get("<|endoftext|>")?;
+            (byte_ids, byte_ids_eow, merges, by_rank, sot, eot)
+        };
+        let byte_decoder = b2u.iter().map(|&(b, c)| (c, b)).collect();
+        Ok(Self {
+            decoder: tokens.into_iter().map(Some).collect(),
+            size,
+            byte_ids,
+            byte_ids_eow,
+            merges,
+            by_rank,
+            byte_decoder,
+            sot,
+            eot,
+            cache: RwLock::new(FxHashMap::default()),
+        })
     }
 
     /// The embedded OpenAI vocabulary.
     pub(crate) fn openai() -> Result<Self, TokenizerError> {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(OPENAI_BPE_GZ)
-            .read_to_string(&mut text)
-            .map_err(|source| TokenizerError::Io {
+        // Only the header and the first 48,894 merges are used: stop inflating there.
+        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(OPENAI_BPE_GZ));
+        let mut text = String::with_capacity(1 << 19);
+        for line in reader.lines().take(OPENAI_MERGES + 1) {
+            let line = line.map_err(|source| TokenizerError::Io {
                 path: "<embedded bpe_simple_vocab_16e6.txt.gz>".into(),
                 source,
             })?;
+            text.push_str(&line);
+            text.push('\n');
+        }
         Self::from_openai_bpe(&text)
     }
 

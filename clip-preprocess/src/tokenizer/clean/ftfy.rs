@@ -54,7 +54,7 @@ fn regexes() -> &'static Regexes {
 /// `MAX_DECODE_LENGTH` characters). HTML unescaping is on until a segment containing `<`
 /// is seen, and stays off from then on, as in ftfy.
 pub(crate) fn fix_text(text: &str) -> Cow<'_, str> {
-    if text.is_empty() {
+    if text.is_empty() || ascii_untouched(text) {
         return Cow::Borrowed(text);
     }
     let mut unescape = true;
@@ -92,35 +92,102 @@ pub(crate) fn fix_text(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Whether no fixer can change `text`: ASCII (nothing to decode, widen, uncurl,
+/// un-ligature or normalize) without `&` (entities), `\r` (line breaks), ESC (terminal
+/// escapes) or a control character that `remove_control_chars` deletes.
+fn ascii_untouched(text: &str) -> bool {
+    text.bytes()
+        .all(|b| matches!(b, b'\t' | b'\n' | 0x0C | 0x20..=0x7E) && b != b'&')
+}
+
 /// `fix_and_explain(segment)`: applies every fixer until the text stops changing.
+///
+/// One scan of the text says which fixers can possibly change it (see [`scan`]); the
+/// others are skipped, which gives the same result faster. The scan is redone after
+/// every change.
 fn fix_and_explain(segment: &str, unescape_html: bool) -> Cow<'_, str> {
     let mut text = Cow::Borrowed(segment);
     loop {
         let orig = text.clone();
+        let mut mask = scan(&text);
+        let mut changed = false;
+        let mut step = |text: &mut Cow<'_, str>, needs: u32, fixer: fn(&str) -> Cow<'_, str>| {
+            if mask & needs == 0 {
+                return;
+            }
+            let fixed = match fixer(text) {
+                Cow::Borrowed(_) => return,
+                Cow::Owned(s) => s,
+            };
+            *text = Cow::Owned(fixed);
+            mask = scan(text);
+            changed = true;
+        };
         if unescape_html {
-            text = apply(text, self::unescape_html);
+            step(&mut text, AMP, self::unescape_html);
         }
-        text = apply(text, fix_encoding);
-        text = apply(text, fix_c1_controls);
-        text = apply(text, fix_latin_ligatures);
-        text = apply(text, fix_character_width);
-        text = apply(text, uncurl_quotes);
-        text = apply(text, fix_line_breaks);
-        text = apply(text, remove_terminal_escapes);
-        text = apply(text, remove_control_chars);
-        text = apply(text, normalize_nfc);
-        if text == orig {
+        step(&mut text, NON_ASCII, fix_encoding);
+        step(&mut text, C1, fix_c1_controls);
+        step(&mut text, LIGATURE, fix_latin_ligatures);
+        step(&mut text, WIDTH, fix_character_width);
+        step(&mut text, QUOTE, uncurl_quotes);
+        step(&mut text, BREAK, fix_line_breaks);
+        step(&mut text, ESC, remove_terminal_escapes);
+        step(&mut text, CONTROL, remove_control_chars);
+        step(&mut text, NON_ASCII, normalize_nfc);
+        if !changed || text == orig {
             return text;
         }
     }
 }
 
-/// Runs a fixer on a `Cow`, keeping the borrow when the fixer changes nothing.
-fn apply<'a>(text: Cow<'a, str>, fixer: impl Fn(&str) -> Cow<'_, str>) -> Cow<'a, str> {
-    match fixer(&text) {
-        Cow::Borrowed(_) => text,
-        Cow::Owned(s) => Cow::Owned(s),
+const AMP: u32 = 1;
+const NON_ASCII: u32 = 1 << 1;
+const C1: u32 = 1 << 2;
+const LIGATURE: u32 = 1 << 3;
+const WIDTH: u32 = 1 << 4;
+const QUOTE: u32 = 1 << 5;
+const BREAK: u32 = 1 << 6;
+const ESC: u32 = 1 << 7;
+const CONTROL: u32 = 1 << 8;
+
+/// Which fixers could change `text`: a superset of the characters each one acts on.
+fn scan(text: &str) -> u32 {
+    let mut m = 0;
+    for c in text.chars() {
+        let u = c as u32;
+        if u < 0x80 {
+            m |= match c {
+                '&' => AMP,
+                '\r' => BREAK,
+                '\x1b' => ESC | CONTROL,
+                '\t' | '\n' | '\x0c' => 0,
+                '\0'..='\x1f' | '\x7f' => CONTROL,
+                _ => 0,
+            };
+            continue;
+        }
+        m |= NON_ASCII;
+        if u < 0xA0 {
+            m |= C1 | if u == 0x85 { BREAK } else { 0 };
+        }
+        if lookup(t::LIGATURES, c).is_some() {
+            m |= LIGATURE;
+        }
+        if lookup(t::WIDTH_MAP, c).is_some() {
+            m |= WIDTH;
+        }
+        if u == 0x2BC || (0x2018..=0x201F).contains(&u) {
+            m |= QUOTE;
+        }
+        if u == 0x2028 || u == 0x2029 {
+            m |= BREAK;
+        }
+        if t::CONTROL_CHARS.binary_search(&u).is_ok() {
+            m |= CONTROL;
+        }
     }
+    m
 }
 
 /// Replaces every match of `re` with `rep(match)`; `Borrowed` when nothing matched.

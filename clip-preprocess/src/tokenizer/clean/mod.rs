@@ -56,6 +56,19 @@ fn py_strip(s: &str) -> &str {
 
 /// `regex.sub(r"\s+", " ", text)`.
 fn collapse_whitespace(s: &str) -> Cow<'_, str> {
+    // Fast path: no whitespace other than single spaces.
+    let b = s.as_bytes();
+    let simple = b.iter().enumerate().all(|(i, &c)| {
+        if c == b' ' {
+            b.get(i + 1) != Some(&b' ')
+        } else {
+            // Lead bytes of the non-ASCII `\s` characters (checked by a test below).
+            (c > b' ' && c < 0x80) || (c >= 0x80 && !matches!(c, 0xC2 | 0xE1 | 0xE2 | 0xE3))
+        }
+    });
+    if simple {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut in_run = false;
     let mut changed = false;
@@ -90,5 +103,20 @@ mod tests {
         assert_eq!(clean("Hello,   World!\n"), "hello, world!");
         assert_eq!(clean("&amp;lt;b&amp;gt;"), "<b>");
         assert_eq!(clean(""), "");
+    }
+
+    #[test]
+    fn whitespace_fast_path_lead_bytes() {
+        use crate::tokenizer::data::unicode::REGEX_WHITESPACE;
+        for &(lo, hi) in REGEX_WHITESPACE {
+            for c in (lo..=hi)
+                .filter_map(char::from_u32)
+                .filter(|c| !c.is_ascii())
+            {
+                let mut buf = [0u8; 4];
+                let lead = c.encode_utf8(&mut buf).as_bytes()[0];
+                assert!(matches!(lead, 0xC2 | 0xE1 | 0xE2 | 0xE3), "{c:?}");
+            }
+        }
     }
 }
