@@ -44,7 +44,7 @@
 use std::path::Path;
 
 pub use clip_core::{
-    embedding, similarity, Clip, Encoder, Error, ImageInput, ModelConfig, Result,
+    embedding, similarity, AsImageInput, Clip, Encoder, Error, ImageInput, ModelConfig, Result,
     DEFAULT_BATCH_SIZE,
 };
 pub use clip_ort::{Device, GraphOptimization, Layout, OrtEncoder, OrtError, OrtOptions, Provider};

@@ -29,35 +29,58 @@ pub enum ImageInput<'a> {
     Image(&'a image::DynamicImage),
 }
 
-impl<'a> From<&'a Path> for ImageInput<'a> {
-    fn from(path: &'a Path) -> Self {
-        Self::Path(path)
+/// Anything that names one image: paths (`&str`, `String`, `Path`, `PathBuf`), encoded bytes
+/// (`[u8]`, `Vec<u8>`), a decoded `image::DynamicImage`, or an [`ImageInput`].
+///
+/// Strings are paths, never image data.
+pub trait AsImageInput {
+    /// This value as an [`ImageInput`].
+    fn as_image_input(&self) -> ImageInput<'_>;
+}
+
+impl AsImageInput for ImageInput<'_> {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        *self
     }
 }
-impl<'a> From<&'a PathBuf> for ImageInput<'a> {
-    fn from(path: &'a PathBuf) -> Self {
-        Self::Path(path)
+impl AsImageInput for Path {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        ImageInput::Path(self)
     }
 }
-impl<'a> From<&'a str> for ImageInput<'a> {
-    /// A string is a file path.
-    fn from(path: &'a str) -> Self {
-        Self::Path(Path::new(path))
+impl AsImageInput for PathBuf {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        ImageInput::Path(self)
     }
 }
-impl<'a> From<&'a [u8]> for ImageInput<'a> {
-    fn from(bytes: &'a [u8]) -> Self {
-        Self::Bytes(bytes)
+impl AsImageInput for str {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        ImageInput::Path(Path::new(self))
     }
 }
-impl<'a> From<&'a Vec<u8>> for ImageInput<'a> {
-    fn from(bytes: &'a Vec<u8>) -> Self {
-        Self::Bytes(bytes)
+impl AsImageInput for String {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        ImageInput::Path(Path::new(self))
     }
 }
-impl<'a> From<&'a image::DynamicImage> for ImageInput<'a> {
-    fn from(image: &'a image::DynamicImage) -> Self {
-        Self::Image(image)
+impl AsImageInput for [u8] {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        ImageInput::Bytes(self)
+    }
+}
+impl AsImageInput for Vec<u8> {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        ImageInput::Bytes(self)
+    }
+}
+impl AsImageInput for image::DynamicImage {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        ImageInput::Image(self)
+    }
+}
+impl<T: AsImageInput + ?Sized> AsImageInput for &T {
+    fn as_image_input(&self) -> ImageInput<'_> {
+        (**self).as_image_input()
     }
 }
 
@@ -195,30 +218,24 @@ impl Clip {
 
     /// Preprocesses images into one `[N, 3, S, S]` tensor, exactly as the reference's
     /// `torch.stack([preprocess(Image.open(f)) for f in files])`.
-    pub fn preprocess_images<'a, I>(&self, inputs: &[I]) -> Result<Array4<f32>>
-    where
-        I: Into<ImageInput<'a>> + Copy,
-    {
+    pub fn preprocess_images<I: AsImageInput>(&self, inputs: &[I]) -> Result<Array4<f32>> {
         self.preprocess_batch(inputs, 0)
     }
 
     /// [`Clip::preprocess_images`] for a slice that starts at `first_index` of the caller's
     /// list, so errors name the caller's position.
-    fn preprocess_batch<'a, I>(&self, inputs: &[I], first_index: usize) -> Result<Array4<f32>>
-    where
-        I: Into<ImageInput<'a>> + Copy,
-    {
+    fn preprocess_batch<I: AsImageInput>(&self, inputs: &[I], first_index: usize) -> Result<Array4<f32>> {
         let size = self.config().image_size as usize;
         let mut batch = Array4::<f32>::zeros((inputs.len(), 3, size, size));
         for (offset, (input, out)) in inputs.iter().zip(batch.outer_iter_mut()).enumerate() {
-            self.preprocess_into((*input).into(), first_index + offset, out)?;
+            self.preprocess_into(input.as_image_input(), first_index + offset, out)?;
         }
         Ok(batch)
     }
 
     /// Embeds one image: `model.encode_image(preprocess(Image.open(f)).unsqueeze(0))[0]`.
-    pub fn encode_image<'a>(&self, input: impl Into<ImageInput<'a>>) -> Result<Array1<f32>> {
-        let input = input.into();
+    pub fn encode_image(&self, input: impl AsImageInput) -> Result<Array1<f32>> {
+        let input = input.as_image_input();
         let size = self.config().image_size as usize;
         let mut pixels = Array4::<f32>::zeros((1, 3, size, size));
         self.preprocess_into(input, 0, pixels.index_axis_mut(Axis(0), 0))?;
@@ -230,10 +247,7 @@ impl Clip {
     ///
     /// The first image that fails stops the call with an error naming it; to keep going past
     /// bad files, preprocess them one by one and call [`Clip::encode_pixels`].
-    pub fn encode_images<'a, I>(&self, inputs: &[I]) -> Result<Array2<f32>>
-    where
-        I: Into<ImageInput<'a>> + Copy,
-    {
+    pub fn encode_images<I: AsImageInput>(&self, inputs: &[I]) -> Result<Array2<f32>> {
         let dim = self.config().embed_dim;
         let mut out = Array2::<f32>::zeros((inputs.len(), dim));
         for (chunk_index, chunk) in inputs.chunks(self.batch_size).enumerate() {

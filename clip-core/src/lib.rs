@@ -18,7 +18,7 @@ mod encoder;
 mod error;
 pub mod similarity;
 
-pub use crate::clip::{Clip, ImageInput, DEFAULT_BATCH_SIZE};
+pub use crate::clip::{AsImageInput, Clip, ImageInput, DEFAULT_BATCH_SIZE};
 pub use crate::config::ModelConfig;
 pub use crate::encoder::Encoder;
 pub use crate::error::{Error, Result};

@@ -5,6 +5,7 @@
 
 mod classify_cmd;
 mod common;
+mod demo_cmd;
 mod embed_cmd;
 mod index_cmd;
 mod search_cmd;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job end to end: embeddings, similarity matrix and zero-shot guesses over the bundled photos.
+    Demo(demo_cmd::Args),
     /// Embed images: float32 .npy [N, D], raw projections as model.encode_image.
     EmbedImage(embed_cmd::ImageArgs),
     /// Embed texts (one per stdin line): float32 .npy [N, D], as model.encode_text.
@@ -43,6 +46,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo_cmd::run(args),
         Command::EmbedImage(args) => embed_cmd::run_image(args),
         Command::EmbedText(args) => embed_cmd::run_text(args),
         Command::Classify(args) => classify_cmd::run(args),
