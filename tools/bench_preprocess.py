@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,16 +67,25 @@ def main() -> None:
                 shutil.copy(p, dst)
                 files.append(dst)
 
+        cpu = {"ref": [], "clip": []}
+
         def run_reference() -> float:
-            t = time.perf_counter()
+            c, t = time.process_time(), time.perf_counter()
             for f in files:
                 preprocess(Image.open(f))
+            cpu["ref"].append(time.process_time() - c)
             return time.perf_counter() - t
+
+        def child_cpu() -> float:
+            r = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return r.ru_utime + r.ru_stime
 
         def run_clip(threads: int, out: Path) -> float:
             cmd = [str(args.clip), "preprocess", "--out", str(out), "--size", str(args.size), "--threads", str(threads)]
-            t = time.perf_counter()
+            c, t = child_cpu(), time.perf_counter()
             subprocess.run(cmd + [str(f) for f in files], check=True)
+            if threads == 1:
+                cpu["clip"].append(child_cpu() - c)
             return time.perf_counter() - t
 
         # Warm-up (page cache, lazy imports) and the exactness check.
@@ -90,6 +100,8 @@ def main() -> None:
                 mismatches += 1
                 print(f"MISMATCH: {f.name}", file=sys.stderr)
 
+        cpu["ref"].clear()
+        cpu["clip"].clear()
         ref_times, rs_times = [], []
         for _ in range(args.runs):  # interleaved, so both see the same machine load
             ref_times.append(run_reference())
@@ -106,7 +118,10 @@ def main() -> None:
         print(f"clip preprocess --threads 1 (process)     : {rs_med * 1e3:9.1f} ms  ({rs_med / n * 1e3:.2f} ms/image)")
         for threads, t in thread_times.items():
             print(f"clip preprocess --threads {threads} (process)     : {t * 1e3:9.1f} ms  ({t / n * 1e3:.2f} ms/image)")
-        print(f"speed-up, 1 thread: {ref_med / rs_med:.2f}x")
+        print(f"speed-up, 1 thread, wall time: {ref_med / rs_med:.2f}x")
+        ref_cpu, rs_cpu = statistics.median(cpu["ref"]), statistics.median(cpu["clip"])
+        print(f"CPU time (user+sys), 1 thread: reference {ref_cpu / n * 1e3:.2f} ms/image, clip {rs_cpu / n * 1e3:.2f} ms/image: {ref_cpu / rs_cpu:.2f}x")
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} (wall-time ratios are only meaningful on an idle machine)")
         print(f"bit-identical outputs: {n - mismatches}/{n}")
         if mismatches:
             sys.exit(1)

@@ -294,3 +294,68 @@ fn batch_rows_equal_single_images() {
         assert_eq!(batch.index_axis(ndarray::Axis(0), i), one);
     }
 }
+
+/// Max and mean absolute difference between two tensors.
+fn deviation(a: &Array3<f32>, b: &Array3<f32>) -> (f32, f64) {
+    let mut max = 0.0f32;
+    let mut sum = 0.0f64;
+    for (x, y) in a.iter().zip(b.iter()) {
+        let d = (x - y).abs();
+        max = max.max(d);
+        sum += f64::from(d);
+    }
+    (max, sum / a.len() as f64)
+}
+
+#[test]
+fn throughput_mode_deviation_is_bounded() {
+    use clip_preprocess::image::Fidelity;
+    let exact = Preprocessor::new(PreprocessConfig::default());
+    let fast = exact.clone().with_fidelity(Fidelity::Throughput);
+    // A large photo: china.jpg upscaled to 2816x1880 and re-encoded (q90, 4:2:0).
+    let decoded = turbojpeg::decompress(
+        &std::fs::read(data_dir().join("images/china.jpg")).unwrap(),
+        turbojpeg::PixelFormat::RGB,
+    )
+    .unwrap();
+    let china =
+        image::RgbImage::from_raw(decoded.width as u32, decoded.height as u32, decoded.pixels)
+            .unwrap();
+    let big = image::imageops::resize(&china, 2816, 1880, image::imageops::FilterType::CatmullRom);
+    let big_jpeg = turbojpeg::compress(
+        turbojpeg::Image {
+            pixels: big.as_raw().as_slice(),
+            width: 2816,
+            pitch: 2816 * 3,
+            height: 1880,
+            format: turbojpeg::PixelFormat::RGB,
+        },
+        90,
+        turbojpeg::Subsamp::Sub2x2,
+    )
+    .unwrap();
+    let retina = std::fs::read(data_dir().join("images/retina.jpg")).unwrap();
+    for (name, bytes) in [
+        ("retina.jpg (1/2)", retina.as_slice()),
+        ("2816x1880 (1/4)", &big_jpeg[..]),
+    ] {
+        let e = exact.preprocess_bytes(bytes).unwrap();
+        let f = fast.preprocess_bytes(bytes).unwrap();
+        let (max, mean) = deviation(&e, &f);
+        eprintln!("throughput vs exact, {name}: max |diff| {max:.4}, mean |diff| {mean:.5}");
+        assert!(
+            max > 0.0,
+            "{name}: throughput mode should take the downscaled path"
+        );
+        assert!(
+            max < 1.0 && mean < 0.02,
+            "{name}: deviation too large: max {max}, mean {mean}"
+        );
+    }
+    // Small inputs are untouched: still exact.
+    let small = std::fs::read(data_dir().join("images/china.jpg")).unwrap();
+    assert_eq!(
+        le_bytes(&exact.preprocess_bytes(&small).unwrap()),
+        le_bytes(&fast.preprocess_bytes(&small).unwrap())
+    );
+}

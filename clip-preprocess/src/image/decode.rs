@@ -74,9 +74,17 @@ pub(crate) fn detect(bytes: &[u8]) -> Result<Format, ImageError> {
 }
 
 /// Decodes `bytes` into a raster in Pillow's mode for that file.
-pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
+///
+/// `min_side`: throughput mode only. JPEGs are then decoded with libjpeg-turbo's
+/// DCT-domain downscaling (1/2, 1/4 or 1/8) as long as the short side stays at
+/// least `min_side`; the result is no longer Pillow's pixels.
+pub(crate) fn decode(
+    bytes: &[u8],
+    limits: &Limits,
+    min_side: Option<usize>,
+) -> Result<Raster, ImageError> {
     match detect(bytes)? {
-        Format::Jpeg => decode_jpeg(bytes, limits),
+        Format::Jpeg => decode_jpeg(bytes, limits, min_side),
         Format::Png => decode_png(bytes, limits),
         Format::Gif => decode_gif(bytes, limits),
         other => decode_with_image_crate(bytes, other, limits),
@@ -87,12 +95,30 @@ fn jpeg_err(e: turbojpeg::Error) -> ImageError {
     ImageError::decode("JPEG", e)
 }
 
-fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
-    use turbojpeg::{Colorspace, PixelFormat};
+fn decode_jpeg(
+    bytes: &[u8],
+    limits: &Limits,
+    min_side: Option<usize>,
+) -> Result<Raster, ImageError> {
+    use turbojpeg::{Colorspace, PixelFormat, ScalingFactor};
     let mut dec = turbojpeg::Decompressor::new().map_err(jpeg_err)?;
     let header = dec.read_header(bytes).map_err(jpeg_err)?;
-    let (width, height) = (header.width, header.height);
-    limits.check(width as u64, height as u64)?;
+    limits.check(header.width as u64, header.height as u64)?;
+    let (mut width, mut height) = (header.width, header.height);
+    if let Some(min_side) = min_side {
+        for factor in [
+            ScalingFactor::ONE_EIGHTH,
+            ScalingFactor::ONE_QUARTER,
+            ScalingFactor::ONE_HALF,
+        ] {
+            let scaled = header.scaled(factor);
+            if scaled.width.min(scaled.height) >= min_side {
+                dec.set_scaling_factor(factor).map_err(jpeg_err)?;
+                (width, height) = (scaled.width, scaled.height);
+                break;
+            }
+        }
+    }
     let (mode, format) = match header.colorspace {
         Colorspace::Gray => (Mode::L, PixelFormat::GRAY),
         Colorspace::CMYK | Colorspace::YCCK => (Mode::Cmyk, PixelFormat::CMYK),
