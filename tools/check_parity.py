@@ -290,7 +290,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     print()
     print(f"Parity report: ONNX Runtime {onnxruntime.__version__} (CPU) vs PyTorch {torch.__version__} reference "
-          f"(fp32 bounds: cosine >= {COS_MIN}, max abs diff <= {REL_MAX} x max abs ref; fp16 rows informative)")
+          f"(fp32 bounds: cosine >= {COS_MIN}, max abs diff <= {REL_MAX} x max abs ref; fp16 rows: cosine >= {E.COSINE_MIN['float16']}, int8 rows: cosine >= {E.COSINE_MIN['int8']})")
     print_table(rows)
     bad = [r for r in rows if not r["ok"]]
     if bad:
