@@ -140,15 +140,29 @@ fn tokenize_batch(
 }
 
 fn write_row(out: &mut impl Write, ids: &[u32]) -> io::Result<()> {
-    let mut line = String::with_capacity(ids.len() * 6 + 3);
-    line.push('[');
-    for (i, id) in ids.iter().enumerate() {
+    // Hand-rolled integer formatting: `fmt` was a tenth of the whole run's time.
+    let mut line = Vec::with_capacity(ids.len() * 6 + 3);
+    line.push(b'[');
+    for (i, &id) in ids.iter().enumerate() {
         if i > 0 {
-            line.push(',');
+            line.push(b',');
         }
-        // Writing to a String cannot fail.
-        let _ = std::fmt::Write::write_fmt(&mut line, format_args!("{id}"));
+        push_decimal(&mut line, id);
     }
-    line.push_str("]\n");
-    out.write_all(line.as_bytes())
+    line.extend_from_slice(b"]\n");
+    out.write_all(&line)
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut v: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
