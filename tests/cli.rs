@@ -45,17 +45,35 @@ fn embed_image_from_files_matches_the_reference() {
     // model.encode_image(preprocess(Image.open(f))) of the reference.
     let out = temp_npy("images.npy");
     let output = clip()
-        .args(["embed-image", "--quiet", "--device", "cpu", "--batch-size", "2", "--model"])
+        .args([
+            "embed-image",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "2",
+            "--model",
+        ])
         .arg(model_dir("tiny-vit"))
         .arg("--out")
         .arg(&out)
         .args(fixture_photos())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let actual: Array2<f32> = npy(out);
     let reference: Array2<f32> = npy(model_dir("tiny-vit").join("golden/image_embeds.npy"));
-    assert_close("embed-image", actual.view(), reference.view(), 0.99999, 1e-4);
+    assert_close(
+        "embed-image",
+        actual.view(),
+        reference.view(),
+        0.99999,
+        1e-4,
+    );
 }
 
 #[test]
@@ -84,7 +102,10 @@ fn embed_image_names_failures_and_keeps_going() {
 }
 
 fn fixture_texts() -> Vec<String> {
-    serde_json::from_str(&std::fs::read_to_string(model_dir("tiny-vit").join("inputs/texts.json")).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(model_dir("tiny-vit").join("inputs/texts.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -93,12 +114,23 @@ fn embed_text_matches_the_reference() {
     let out = temp_npy("texts.npy");
     let mut command = clip();
     command
-        .args(["embed-text", "--quiet", "--truncate", "--device", "cpu", "--model"])
+        .args([
+            "embed-text",
+            "--quiet",
+            "--truncate",
+            "--device",
+            "cpu",
+            "--model",
+        ])
         .arg(model_dir("tiny-vit"))
         .arg("--out")
         .arg(&out);
     let output = run_with_stdin(command, format!("{}\n", texts.join("\n")).as_bytes());
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let actual: Array2<f32> = npy(out);
     let reference: Array2<f32> = npy(model_dir("tiny-vit").join("golden/text_embeds.npy"));
     assert_close("embed-text", actual.view(), reference.view(), 0.99999, 1e-4);
@@ -110,14 +142,21 @@ fn embed_text_without_truncate_names_the_long_line() {
     let long_line = texts.iter().position(|t| t.len() > 300).unwrap() + 1;
     let out = temp_npy("texts-strict.npy");
     let mut command = clip();
-    command.args(["embed-text", "--quiet", "--model"]).arg(model_dir("tiny-vit")).arg("--out").arg(&out);
+    command
+        .args(["embed-text", "--quiet", "--model"])
+        .arg(model_dir("tiny-vit"))
+        .arg("--out")
+        .arg(&out);
     let mut input = texts.join("\n").into_bytes();
     input.extend_from_slice(b"\n\xff\xfe not utf-8");
     let output = run_with_stdin(command, &input);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("line {long_line}:")), "{stderr}");
-    assert!(stderr.contains(&format!("line {}: not valid UTF-8", texts.len() + 1)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("line {}: not valid UTF-8", texts.len() + 1)),
+        "{stderr}"
+    );
     let actual: Array2<f32> = npy(out);
     assert_eq!(actual.nrows(), texts.len() + 1);
     assert!(actual.row(long_line - 1).iter().all(|v| v.is_nan()));
@@ -128,13 +167,22 @@ fn embed_text_without_truncate_names_the_long_line() {
 fn missing_runtime_library_is_a_clear_error() {
     let mut command = clip();
     command
-        .args(["embed-text", "--quiet", "--ort-lib", "/nonexistent/libonnxruntime.so", "--model"])
+        .args([
+            "embed-text",
+            "--quiet",
+            "--ort-lib",
+            "/nonexistent/libonnxruntime.so",
+            "--model",
+        ])
         .arg(model_dir("micro"))
         .arg("--out")
         .arg(temp_npy("never.npy"));
     let output = run_with_stdin(command, b"hello\n");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("/nonexistent/libonnxruntime.so"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/libonnxruntime.so"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -21,7 +21,9 @@ pub fn npy<T: ReadableElement, D: Dimension>(path: PathBuf) -> Array<T, D> {
 
 /// CPU options with two threads (CI machines have two cores).
 pub fn cpu_options() -> OrtOptions {
-    OrtOptions::new().with_device(Device::Cpu).with_intra_threads(2)
+    OrtOptions::new()
+        .with_device(Device::Cpu)
+        .with_intra_threads(2)
 }
 
 /// Loads a fixture model on the CPU.
@@ -44,7 +46,13 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 
 /// Asserts the parity criterion row by row: cosine ≥ `min_cosine` and
 /// max |actual − reference| ≤ `rel_tol` × max |reference|.
-pub fn assert_close(what: &str, actual: ArrayView2<'_, f32>, reference: ArrayView2<'_, f32>, min_cosine: f64, rel_tol: f32) {
+pub fn assert_close(
+    what: &str,
+    actual: ArrayView2<'_, f32>,
+    reference: ArrayView2<'_, f32>,
+    min_cosine: f64,
+    rel_tol: f32,
+) {
     assert_eq!(actual.dim(), reference.dim(), "{what}: shape");
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
     let max_diff = actual
@@ -53,7 +61,10 @@ pub fn assert_close(what: &str, actual: ArrayView2<'_, f32>, reference: ArrayVie
         .fold(0f32, |m, (a, r)| m.max((a - r).abs()));
     for (i, (a, r)) in actual.rows().into_iter().zip(reference.rows()).enumerate() {
         let cos = f64::from(clip_rs::embedding::cosine(a, r));
-        assert!(cos >= min_cosine, "{what}: row {i} cosine {cos} < {min_cosine}");
+        assert!(
+            cos >= min_cosine,
+            "{what}: row {i} cosine {cos} < {min_cosine}"
+        );
     }
     assert!(
         max_diff <= rel_tol * scale,

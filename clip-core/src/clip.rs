@@ -224,7 +224,11 @@ impl Clip {
 
     /// [`Clip::preprocess_images`] for a slice that starts at `first_index` of the caller's
     /// list, so errors name the caller's position.
-    fn preprocess_batch<I: AsImageInput>(&self, inputs: &[I], first_index: usize) -> Result<Array4<f32>> {
+    fn preprocess_batch<I: AsImageInput>(
+        &self,
+        inputs: &[I],
+        first_index: usize,
+    ) -> Result<Array4<f32>> {
         let size = self.config().image_size as usize;
         let mut batch = Array4::<f32>::zeros((inputs.len(), 3, size, size));
         for (offset, (input, out)) in inputs.iter().zip(batch.outer_iter_mut()).enumerate() {

@@ -181,8 +181,12 @@ mod tests {
         ));
         let config = ModelConfig::new(0, 224, 4.6);
         assert!(config.validate().is_err());
-        let future = r#"{"format": "clip-rs/2", "embed_dim": 8, "image_size": 32, "logit_scale": 1.0}"#;
+        let future =
+            r#"{"format": "clip-rs/2", "embed_dim": 8, "image_size": 32, "logit_scale": 1.0}"#;
         let config: ModelConfig = serde_json::from_str(future).unwrap();
-        assert!(matches!(config.validate(), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            config.validate(),
+            Err(Error::InvalidConfig { .. })
+        ));
     }
 }

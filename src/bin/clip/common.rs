@@ -71,7 +71,9 @@ pub fn write_npy(array: &Array2<f32>, out: Option<&PathBuf>) -> anyhow::Result<(
                 "refusing to write binary .npy to a terminal: pass --out FILE.npy or redirect stdout"
             );
             let mut lock = stdout.lock();
-            array.write_npy(&mut lock).context("cannot write to stdout")?;
+            array
+                .write_npy(&mut lock)
+                .context("cannot write to stdout")?;
             lock.flush().context("cannot write to stdout")
         }
     }

@@ -18,7 +18,14 @@ fn bundled(path: &str) -> PathBuf {
 }
 
 /// Real photos among the test images (from scikit-image's and scikit-learn's wheels).
-const PHOTOS: &[&str] = &["chelsea.png", "rocket.jpg", "camera.png", "china.jpg", "flower.jpg", "coins.png"];
+const PHOTOS: &[&str] = &[
+    "chelsea.png",
+    "rocket.jpg",
+    "camera.png",
+    "china.jpg",
+    "flower.jpg",
+    "coins.png",
+];
 
 /// Captions, one per photo, in the same order.
 const CAPTIONS: &[&str] = &[
@@ -59,7 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let clip = model.load()?;
     let loaded = start.elapsed();
     println!("clip-rs demo");
-    println!("model: {} ({})", model.model.display(), clip.config().architecture);
+    println!(
+        "model: {} ({})",
+        model.model.display(),
+        clip.config().architecture
+    );
     if random_weights {
         println!(
             "NOTE: the bundled model is a tiny CLIP with RANDOM weights (a test fixture): the pipeline\n\
@@ -69,12 +80,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
              \x20 bash tools/demo.sh --model models/vit-b-32"
         );
     }
-    let photos: Vec<PathBuf> = PHOTOS.iter().map(|p| bundled("tests/data/images").join(p)).collect();
+    let photos: Vec<PathBuf> = PHOTOS
+        .iter()
+        .map(|p| bundled("tests/data/images").join(p))
+        .collect();
     let t = Instant::now();
-    let images = clip.encode_images(&photos).context("embedding the bundled photos")?;
+    let images = clip
+        .encode_images(&photos)
+        .context("embedding the bundled photos")?;
     let image_time = t.elapsed();
     let t = Instant::now();
-    let texts = clip.encode_texts(CAPTIONS).context("embedding the captions")?;
+    let texts = clip
+        .encode_texts(CAPTIONS)
+        .context("embedding the captions")?;
     let text_time = t.elapsed();
     println!(
         "\nembedded {} photos in {:.1} ms and {} captions in {:.1} ms (model loaded in {:.0} ms); embedding width {}",
@@ -123,7 +141,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "\n{correct}/{} photos matched their own caption{}",
         PHOTOS.len(),
-        if random_weights { " (chance level expected with random weights)" } else { "" }
+        if random_weights {
+            " (chance level expected with random weights)"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -42,7 +42,12 @@ pub struct TextArgs {
 
 /// Rows of inputs that failed are NaN, so row i always belongs to input i; failures are
 /// named on stderr and make the exit status non-zero.
-fn finish(mut embeds: Array2<f32>, normalize: bool, out: Option<&PathBuf>, failures: usize) -> anyhow::Result<ExitCode> {
+fn finish(
+    mut embeds: Array2<f32>,
+    normalize: bool,
+    out: Option<&PathBuf>,
+    failures: usize,
+) -> anyhow::Result<ExitCode> {
     if normalize {
         clip_rs::embedding::normalize_rows(&mut embeds);
     }
