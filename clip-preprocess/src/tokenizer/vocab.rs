@@ -157,6 +157,7 @@ impl Vocab {
             for (i, t) in tokens.iter().enumerate() {
                 encoder.insert(t.as_str(), u32::try_from(i).unwrap_or(u32::MAX));
             }
+            let unique = encoder.len() == size;
             let get = |s: &str| {
                 encoder
                     .get(s)
@@ -174,7 +175,13 @@ impl Vocab {
             let mut by_rank = Vec::with_capacity(pairs.len());
             for (rank, &(a, b)) in pairs.iter().enumerate() {
                 let (ia, ib) = (get(a)?, get(b)?);
-                let merged = get(&tokens[first_merge + rank])?;
+                // Without repeated tokens (OpenAI's file has none) a token's id is its
+                // index; otherwise look the last one up, as the reference's dict does.
+                let merged = if unique {
+                    u32::try_from(first_merge + rank).unwrap_or(u32::MAX)
+                } else {
+                    get(&tokens[first_merge + rank])?
+                };
                 let rank = u32::try_from(rank).unwrap_or(u32::MAX);
                 merges.insert((ia, ib), (rank, merged));
                 by_rank.push((ia, ib, merged));
