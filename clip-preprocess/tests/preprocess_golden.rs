@@ -359,3 +359,51 @@ fn throughput_mode_deviation_is_bounded() {
         le_bytes(&fast.preprocess_bytes(&small).unwrap())
     );
 }
+
+#[test]
+fn mutated_files_never_panic() {
+    // Deterministic byte mutations and truncations of one file per format: every
+    // outcome must be a tensor or a typed error (a panic fails the test).
+    let pre = Preprocessor::new(PreprocessConfig::default());
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut ok, mut err) = (0, 0);
+    for name in [
+        "china_420.jpg",
+        "cmyk.jpg",
+        "p_trns.png",
+        "rgb16.png",
+        "p.gif",
+        "rgb.bmp",
+        "rgb.tif",
+        "lossless.webp",
+    ] {
+        let original = std::fs::read(data_dir().join("images").join(name)).unwrap();
+        for i in 0..60 {
+            let mut bytes = original.clone();
+            if i % 3 == 0 {
+                let cut = (next() as usize) % bytes.len();
+                bytes.truncate(cut);
+            } else {
+                for _ in 0..1 + i % 8 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] = next() as u8;
+                }
+            }
+            match pre.preprocess_bytes(&bytes) {
+                Ok(t) => {
+                    assert_eq!(t.shape(), &[3, 224, 224]);
+                    ok += 1;
+                }
+                Err(_) => err += 1,
+            }
+        }
+    }
+    eprintln!("mutated inputs: {ok} decoded, {err} typed errors");
+    assert!(err > 0);
+}
