@@ -7,6 +7,8 @@
 //!   preprocessing and tokenizing bit-exact with OpenAI's reference.
 //! * [`embedding`] and [`similarity`]: normalisation, cosine similarity, the reference's
 //!   `model(image, text)` logits and softmax.
+//! * [`zero_shot`]: a [`ZeroShotClassifier`] from labels and prompt templates (with
+//!   OpenAI's 80 ImageNet templates and 1,000 class names), probabilities and top-k.
 //! * [`Error`]: one typed error for all of it.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -17,8 +19,10 @@ pub mod embedding;
 mod encoder;
 mod error;
 pub mod similarity;
+pub mod zero_shot;
 
 pub use crate::clip::{AsImageInput, Clip, ImageInput, DEFAULT_BATCH_SIZE};
 pub use crate::config::ModelConfig;
 pub use crate::encoder::Encoder;
 pub use crate::error::{Error, Result};
+pub use crate::zero_shot::{ZeroShotBuilder, ZeroShotClassifier, ZeroShotError};
