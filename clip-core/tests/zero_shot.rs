@@ -5,6 +5,9 @@
 //! what OpenAI's notebook computes from them in torch float32: the ensembled label
 //! embeddings, logits, softmax probabilities and top-3 (plus a NumPy float64 check).
 
+// The helpers below are test code too: a panic is how a golden file problem fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use clip_core::zero_shot::{ensemble, ZeroShotBuilder, ZeroShotError};
