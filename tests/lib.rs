@@ -7,4 +7,5 @@ mod classify_cli;
 mod cli;
 mod model_errors;
 mod parity;
+mod search_cli;
 mod support;

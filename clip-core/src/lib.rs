@@ -18,6 +18,7 @@ pub mod config;
 pub mod embedding;
 mod encoder;
 mod error;
+pub mod search;
 pub mod similarity;
 pub mod zero_shot;
 
