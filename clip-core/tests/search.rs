@@ -1,6 +1,9 @@
 //! `clip_core::search`: exact top-k against brute force, editing, the file format's
 //! round trip and damage detection, and a writer killed mid-save.
 
+// Test helpers outside #[test] functions fail loudly on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
