@@ -85,12 +85,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut index = match Index::load_for(&args.db, &model) {
         Ok(index) => index,
         Err(err) if err.is_not_found() => Index::new(model.clone(), args.dtype),
-        Err(err) => return Err(err).with_context(|| {
-            format!(
-                "cannot update the index {} (left untouched; pass another --db to start a new one)",
-                args.db.display()
-            )
-        }),
+        Err(err) => {
+            let db = args.db.display();
+            return Err(err).with_context(|| {
+                format!("cannot update the index {db} (left untouched; pass another --db to start anew)")
+            });
+        }
     };
     let db_existed = args.db.exists();
     if db_existed && index.dtype() != args.dtype && !args.model.quiet {
