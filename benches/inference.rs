@@ -22,7 +22,10 @@ fn tiny_model() -> Option<Clip> {
     match clip_rs::load(&dir, &OrtOptions::new().with_intra_threads(1)) {
         Ok(clip) => Some(clip.with_truncation(true)),
         Err(err) => {
-            eprintln!("inference benches skipped: cannot load {}: {err}", dir.display());
+            eprintln!(
+                "inference benches skipped: cannot load {}: {err}",
+                dir.display()
+            );
             None
         }
     }
@@ -46,7 +49,10 @@ fn session_run(c: &mut Criterion) {
         b.iter(|| clip.encoder().encode_image_batch(black_box(pixels.view())))
     });
     let long = "a photograph of ".repeat(40);
-    for (name, text) in [("text/batch1/prompt", "a photo of a cat."), ("text/batch1/77", long.as_str())] {
+    for (name, text) in [
+        ("text/batch1/prompt", "a photo of a cat."),
+        ("text/batch1/77", long.as_str()),
+    ] {
         let tokens = match clip.tokenize(&[text]) {
             Ok(tokens) => tokens,
             Err(err) => {
@@ -88,8 +94,12 @@ fn post(c: &mut Criterion) {
     });
     group.bench_function("logits+softmax/32x1000x512", |b| {
         b.iter(|| {
-            similarity::logits(black_box(images.view()), black_box(texts.view()), 100f32.ln())
-                .map(|l| similarity::softmax_rows(l.view()))
+            similarity::logits(
+                black_box(images.view()),
+                black_box(texts.view()),
+                100f32.ln(),
+            )
+            .map(|l| similarity::softmax_rows(l.view()))
         })
     });
     group.finish();

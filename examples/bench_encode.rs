@@ -144,9 +144,12 @@ impl State {
                 for start in (0..n).step_by(batch) {
                     let end = (start + batch).min(n);
                     let t = Instant::now();
-                    let out = clip
-                        .encoder()
-                        .encode_image_batch(pixels.slice(s![start..end, .., .., ..]))?;
+                    let out = clip.encoder().encode_image_batch(pixels.slice(s![
+                        start..end,
+                        ..,
+                        ..,
+                        ..
+                    ]))?;
                     times.push(t.elapsed().as_secs_f64());
                     embeds.slice_mut(s![start..end, ..]).assign(&out);
                 }
