@@ -43,9 +43,10 @@
 
 use std::path::Path;
 
+pub use clip_core::zero_shot::{ZeroShotClassifier, ZeroShotError};
 pub use clip_core::{
-    embedding, similarity, AsImageInput, Clip, Encoder, Error, ImageInput, ModelConfig, Result,
-    DEFAULT_BATCH_SIZE,
+    embedding, search, similarity, zero_shot, AsImageInput, Clip, Encoder, Error, ImageInput,
+    ModelConfig, Result, DEFAULT_BATCH_SIZE,
 };
 pub use clip_ort::{Device, GraphOptimization, Layout, OrtEncoder, OrtError, OrtOptions, Provider};
 pub use clip_preprocess as preprocess;

@@ -5,7 +5,9 @@
 
 mod classify_cli;
 mod cli;
+mod concurrency;
 mod model_errors;
 mod parity;
+mod preprocess_tokenize_cli;
 mod search_cli;
 mod support;
