@@ -8,8 +8,8 @@ mod common;
 mod demo_cmd;
 mod embed_cmd;
 mod index_cmd;
-mod search_cmd;
 mod preprocess_cmd;
+mod search_cmd;
 mod tokenize_cmd;
 
 use std::process::ExitCode;
@@ -17,7 +17,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "clip", version, about = "OpenAI CLIP in Rust: embeddings, zero-shot classification, search")]
+#[command(
+    name = "clip",
+    version,
+    about = "OpenAI CLIP in Rust: embeddings, zero-shot classification, search"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
