@@ -61,3 +61,8 @@ pub use clip_preprocess::tokenizer::Tokenizer;
 pub fn load(dir: impl AsRef<Path>, options: &OrtOptions) -> std::result::Result<Clip, OrtError> {
     Ok(Clip::new(OrtEncoder::load(dir, options)?))
 }
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
