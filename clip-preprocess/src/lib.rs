@@ -5,6 +5,9 @@
 //! * [`tokenizer`]: ftfy cleaning, HTML unescaping and CLIP's byte-level BPE,
 //!   exactly as `clip.tokenize`.
 #![deny(missing_docs)]
+// Unsafe code lives only in the measured AVX2 resize kernels (`image::resize::simd`), which opt
+// back in and are tested byte for byte against the scalar path.
+#![deny(unsafe_code)]
 
 pub mod image;
 pub mod tokenizer;
