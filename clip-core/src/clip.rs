@@ -239,11 +239,7 @@ impl Clip {
 
     /// Embeds one image: `model.encode_image(preprocess(Image.open(f)).unsqueeze(0))[0]`.
     pub fn encode_image(&self, input: impl AsImageInput) -> Result<Array1<f32>> {
-        let input = input.as_image_input();
-        let size = self.config().image_size as usize;
-        let mut pixels = Array4::<f32>::zeros((1, 3, size, size));
-        self.preprocess_into(input, 0, pixels.index_axis_mut(Axis(0), 0))?;
-        let embeds = self.encoder.encode_image_batch(pixels.view())?;
+        let embeds = self.encode_images(&[input.as_image_input()])?;
         Ok(embeds.index_axis_move(Axis(0), 0))
     }
 

@@ -8,7 +8,7 @@ use half::f16;
 use ndarray::{Array2, ArrayView2, ArrayView4, Ix2};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
 use crate::device::{self, Provider};
 use crate::error::OrtError;
@@ -184,47 +184,29 @@ impl Tower {
         ids: ArrayView2<'_, i32>,
         eot: &[usize],
     ) -> Result<Array2<f32>, OrtError> {
-        let mask = self.signature.attention_mask.as_ref().map(|(name, elem)| {
+        let mut inputs = vec![(
+            self.signature.input.clone(),
+            self.int_tensor(ids.mapv(i64::from), self.signature.input_elem)?,
+        )];
+        if let Some((name, elem)) = &self.signature.attention_mask {
             let mask = Array2::from_shape_fn(ids.dim(), |(row, col)| i64::from(col <= eot[row]));
-            (name.clone(), *elem, mask)
-        });
-        let ids64 = ids.mapv(i64::from);
-        let ids32 = ids.as_standard_layout();
-        let mut inputs: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(2);
-        match self.signature.input_elem {
-            Elem::I32 => inputs.push((
-                self.signature.input.clone(),
-                TensorRef::from_array_view(&ids32)
-                    .map_err(|e| self.run_error(e))?
-                    .into(),
-            )),
-            _ => inputs.push((
-                self.signature.input.clone(),
-                TensorRef::from_array_view(&ids64)
-                    .map_err(|e| self.run_error(e))?
-                    .into(),
-            )),
-        }
-        let mask32;
-        if let Some((name, elem, mask)) = &mask {
-            if *elem == Elem::I32 {
-                mask32 = mask.mapv(|v| v as i32);
-                inputs.push((
-                    name.clone(),
-                    TensorRef::from_array_view(&mask32)
-                        .map_err(|e| self.run_error(e))?
-                        .into(),
-                ));
-            } else {
-                inputs.push((
-                    name.clone(),
-                    TensorRef::from_array_view(mask)
-                        .map_err(|e| self.run_error(e))?
-                        .into(),
-                ));
-            }
+            inputs.push((name.clone(), self.int_tensor(mask, *elem)?));
         }
         self.run(inputs)
+    }
+
+    /// An integer input in the element type the graph declares (int64 or int32).
+    fn int_tensor(
+        &self,
+        values: Array2<i64>,
+        elem: Elem,
+    ) -> Result<SessionInputValue<'static>, OrtError> {
+        let value = match elem {
+            // Token ids and mask values are far below i32::MAX: the cast is exact.
+            Elem::I32 => Tensor::from_array(values.mapv(|v| v as i32)).map(SessionInputValue::from),
+            _ => Tensor::from_array(values).map(SessionInputValue::from),
+        };
+        value.map_err(|e| self.run_error(e))
     }
 
     fn run(&self, inputs: Vec<(String, SessionInputValue<'_>)>) -> Result<Array2<f32>, OrtError> {

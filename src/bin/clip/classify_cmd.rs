@@ -15,8 +15,7 @@ use clip_core::zero_shot::{imagenet_templates, ZeroShotClassifier};
 use ndarray::{s, Array4, Axis};
 use serde_json::json;
 
-use crate::common::ModelArgs;
-use crate::embed_cmd::error_chain;
+use crate::common::{error_chain, ModelArgs};
 
 /// Which prompt templates turn a label into the texts that are encoded.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

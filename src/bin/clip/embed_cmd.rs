@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ndarray::{s, Array2, Array4, Axis};
 
-use crate::common::{read_stdin_lines, write_npy, ModelArgs};
+use crate::common::{error_chain, read_stdin_lines, write_npy, ModelArgs};
 
 /// Arguments of `clip embed-image`.
 #[derive(clap::Args, Debug)]
@@ -130,16 +130,4 @@ pub fn run_text(args: TextArgs) -> anyhow::Result<ExitCode> {
         }
     }
     finish(embeds, args.normalize, args.out.as_ref(), failures)
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -16,8 +16,7 @@ use anyhow::Context;
 use clip_core::search::{Dtype, FileMeta, Index, ModelId, Upsert};
 use ndarray::{s, Array3, Array4, Axis};
 
-use crate::common::ModelArgs;
-use crate::embed_cmd::error_chain;
+use crate::common::{error_chain, ModelArgs};
 
 /// Extensions (lower case) of the files `clip index` looks at; their content decides the
 /// decoder, so a PNG named `.jpg` is still read.
