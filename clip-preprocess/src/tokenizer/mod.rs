@@ -30,6 +30,7 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 mod bpe;
+mod byte_unicode;
 pub mod clean;
 mod data;
 mod html;
@@ -279,19 +280,23 @@ impl Tokenizer {
             return texts.iter().map(one).collect();
         }
         let chunk = texts.len().div_ceil(threads);
+        let (first, rest) = texts.split_at(chunk.min(texts.len()));
         std::thread::scope(|s| {
-            let handles: Vec<_> = texts
+            let handles: Vec<_> = rest
                 .chunks(chunk)
                 .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| match h.join() {
-                    Ok(rows) => rows,
+            // The calling thread takes the first share itself: its BPE cache (per
+            // thread, see bpe.rs) stays warm from one call to the next.
+            let mut rows: Vec<_> = first.iter().map(one).collect();
+            for h in handles {
+                match h.join() {
+                    Ok(part) => rows.extend(part),
                     // A worker only panics on a bug of this crate: propagate it as is.
                     Err(payload) => std::panic::resume_unwind(payload),
-                })
-                .collect()
+                }
+            }
+            rows
         })
     }
 
@@ -372,7 +377,7 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32]) -> String {
         let mut bytes = Vec::with_capacity(ids.len() * 4);
         for &id in ids {
-            let Some(Some(tok)) = self.vocab.decoder.get(id as usize) else {
+            let Some(Some(tok)) = self.vocab.decoder().get(id as usize) else {
                 continue;
             };
             for c in tok.chars() {

@@ -1,44 +1,29 @@
 //! Vocabularies: OpenAI's embedded `bpe_simple_vocab_16e6.txt.gz`, a Hugging Face
 //! `tokenizer.json`, or `vocab.json` + `merges.txt`.
-use std::io::BufRead;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 
+use super::byte_unicode::bytes_to_unicode;
 use super::TokenizerError;
 
 /// OpenAI's BPE merges (MIT licence, see `data/LICENSE-bpe_simple_vocab_16e6.txt`),
-/// embedded so that no file is needed at run time.
-static OPENAI_BPE_GZ: &[u8] = include_bytes!("data/bpe_simple_vocab_16e6.txt.gz");
+/// precompiled by `build.rs` from `data/bpe_simple_vocab_16e6.txt.gz` into
+/// `(u16 left id, u16 right id)` per merge, in rank order (merge `r` makes id `512 + r`),
+/// so that no file is needed at run time and nothing is inflated or hashed by string at
+/// start-up.
+static OPENAI_MERGES_BIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openai_merges.bin"));
 
 /// The number of merges `simple_tokenizer.py` reads: `merges[1:49152-256-2+1]`.
 const OPENAI_MERGES: usize = 49152 - 256 - 2;
 
+/// In OpenAI's vocabulary merge `r` makes id `512 + r` (after the 2 × 256 byte symbols).
+const FIRST_MERGE_ID: usize = 512;
+
 /// The end-of-word marker carried by the last symbol of each word.
 pub(crate) const EOW: &str = "</w>";
-
-/// GPT-2's `bytes_to_unicode()`: byte → printable character, in the reference's order
-/// (printable bytes first), which is also the order of the first 256 ids.
-pub(crate) fn bytes_to_unicode() -> Vec<(u8, char)> {
-    let mut bs: Vec<u8> = (b'!'..=b'~')
-        .chain(0xA1..=0xAC)
-        .chain(0xAE..=0xFF)
-        .collect();
-    let mut cs: Vec<u32> = bs.iter().map(|&b| u32::from(b)).collect();
-    let mut n = 0;
-    for b in 0..=255u8 {
-        if !bs.contains(&b) {
-            bs.push(b);
-            cs.push(256 + n);
-            n += 1;
-        }
-    }
-    bs.into_iter()
-        .zip(cs)
-        .map(|(b, c)| (b, char::from_u32(c).unwrap_or('\0')))
-        .collect()
-}
 
 /// Piece bytes → BPE ids.
 pub(crate) type BpeCache = FxHashMap<Box<[u8]>, Box<[u32]>>;
@@ -47,26 +32,51 @@ pub(crate) type BpeCache = FxHashMap<Box<[u8]>, Box<[u32]>>;
 /// the pair of ids.
 #[derive(Debug)]
 pub(crate) struct Vocab {
-    /// id → token string (`None` for ids the vocabulary does not define).
-    pub(crate) decoder: Vec<Option<String>>,
+    /// Distinguishes vocabularies in the per-thread BPE caches (see `bpe.rs`).
+    pub(crate) id: u64,
+    /// id → token string (`None` for ids the vocabulary does not define); only
+    /// [`Tokenizer::decode`](super::Tokenizer::decode) needs it, so the embedded
+    /// vocabulary builds it on first use.
+    decoder: OnceLock<Vec<Option<String>>>,
     /// Number of entries of the vocabulary.
     pub(crate) size: usize,
     /// Byte → id of its symbol, without and with `</w>`.
     pub(crate) byte_ids: [u32; 256],
     pub(crate) byte_ids_eow: [u32; 256],
-    /// (left id, right id) → (rank, merged id).
-    pub(crate) merges: FxHashMap<(u32, u32), (u32, u32)>,
+    /// [`pair_key`]`(left id, right id)` → (rank, merged id).
+    merges: FxHashMap<u64, (u32, u32)>,
     /// rank → (left id, right id, merged id).
     pub(crate) by_rank: Vec<(u32, u32, u32)>,
     /// Character of the byte-level alphabet → byte (for decoding).
     pub(crate) byte_decoder: FxHashMap<char, u8>,
     pub(crate) sot: u32,
     pub(crate) eot: u32,
-    /// BPE results of short pieces (the reference caches every piece too); bounded.
-    pub(crate) cache: RwLock<BpeCache>,
+}
+
+/// Source of [`Vocab::id`].
+static NEXT_VOCAB_ID: AtomicU64 = AtomicU64::new(0);
+
+/// One `u64` key per pair of ids: hashed with a single multiply, where a `(u32, u32)`
+/// tuple costs two rounds (the lookup is the inner loop of BPE).
+fn pair_key(a: u32, b: u32) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
 }
 
 impl Vocab {
+    /// `(rank, merged id)` of the merge of the adjacent symbols `a b`, if there is one.
+    #[inline]
+    pub(crate) fn merge(&self, a: u32, b: u32) -> Option<(u32, u32)> {
+        self.merges.get(&pair_key(a, b)).copied()
+    }
+
+    /// id → token string.
+    pub(crate) fn decoder(&self) -> &[Option<String>] {
+        // Only the embedded vocabulary leaves it empty (every other constructor sets
+        // it); its strings follow from the merges: byte symbols, the same with `</w>`,
+        // one concatenation per merge, then the two special tokens.
+        self.decoder.get_or_init(|| openai_decoder(&self.by_rank))
+    }
+
     /// Builds the tables from a token → id map and the merges in rank order.
     pub(crate) fn build(
         encoder: FxHashMap<String, u32>,
@@ -98,7 +108,7 @@ impl Vocab {
                 reason: "too many merges".into(),
             })?;
             // As `dict(zip(merges, range(len(merges))))`: a repeated pair keeps its last rank.
-            merge_map.insert((ia, ib), (rank, merged));
+            merge_map.insert(pair_key(ia, ib), (rank, merged));
             by_rank.push((ia, ib, merged));
         }
         let sot = get("<|startoftext|>")?;
@@ -111,7 +121,8 @@ impl Vocab {
             }
         }
         Ok(Self {
-            decoder,
+            id: NEXT_VOCAB_ID.fetch_add(1, Ordering::Relaxed),
+            decoder: OnceLock::from(decoder),
             size: encoder.len(),
             byte_ids,
             byte_ids_eow,
@@ -120,105 +131,50 @@ impl Vocab {
             byte_decoder,
             sot,
             eot,
-            cache: RwLock::new(FxHashMap::default()),
         })
     }
 
-    /// The vocabulary of `simple_tokenizer.py` from its `bpe_simple_vocab_16e6.txt.gz`
-    /// contents: 256 byte symbols, the same with `</w>`, one per merge, then
-    /// `<|startoftext|>` and `<|endoftext|>`.
-    pub(crate) fn from_openai_bpe(text: &str) -> Result<Self, TokenizerError> {
-        // Same vocabulary as `Vocab::build` would make from the token list, built without
-        // a String-keyed map (this runs at every process start).
+    /// The embedded OpenAI vocabulary (`simple_tokenizer.py`'s
+    /// `bpe_simple_vocab_16e6.txt.gz`): 256 byte symbols, the same with `</w>`, one per
+    /// merge, then `<|startoftext|>` and `<|endoftext|>` — 49,408 ids, the merges'
+    /// ids precomputed by `build.rs`.
+    pub(crate) fn openai() -> Result<Self, TokenizerError> {
         let b2u = bytes_to_unicode();
-        let mut tokens: Vec<String> = Vec::with_capacity(512 + OPENAI_MERGES + 2);
-        tokens.extend(b2u.iter().map(|(_, c)| c.to_string()));
-        tokens.extend(b2u.iter().map(|(_, c)| format!("{c}{EOW}")));
-        let mut pairs = Vec::with_capacity(OPENAI_MERGES);
-        for line in text.split('\n').skip(1).take(OPENAI_MERGES) {
-            let mut it = line.split_whitespace();
-            let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) else {
-                return Err(invalid(&format!("merge line {line:?} is not two symbols")));
-            };
-            let mut merged = String::with_capacity(a.len() + b.len());
-            merged.push_str(a);
-            merged.push_str(b);
-            tokens.push(merged);
-            pairs.push((a, b));
+        let mut byte_ids = [0u32; 256];
+        let mut byte_ids_eow = [0u32; 256];
+        for (i, &(b, _)) in b2u.iter().enumerate() {
+            // i < 256: both fit in u32.
+            byte_ids[usize::from(b)] = i as u32;
+            byte_ids_eow[usize::from(b)] = (256 + i) as u32;
         }
-        tokens.push("<|startoftext|>".into());
-        tokens.push("<|endoftext|>".into());
-        let size = tokens.len();
-        let first_merge = 512;
-        let (byte_ids, byte_ids_eow, merges, by_rank, sot, eot) = {
-            // `dict(zip(vocab, range(len(vocab))))`: a repeated token keeps its last id.
-            let mut encoder: FxHashMap<&str, u32> = FxHashMap::default();
-            encoder.reserve(size);
-            for (i, t) in tokens.iter().enumerate() {
-                encoder.insert(t.as_str(), u32::try_from(i).unwrap_or(u32::MAX));
-            }
-            let unique = encoder.len() == size;
-            let get = |s: &str| {
-                encoder
-                    .get(s)
-                    .copied()
-                    .ok_or_else(|| invalid(&format!("token {s:?} is missing")))
-            };
-            let mut byte_ids = [0u32; 256];
-            let mut byte_ids_eow = [0u32; 256];
-            for (i, (b, _)) in b2u.iter().enumerate() {
-                byte_ids[usize::from(*b)] = get(&tokens[i])?;
-                byte_ids_eow[usize::from(*b)] = get(&tokens[256 + i])?;
-            }
-            let mut merges = FxHashMap::default();
-            merges.reserve(pairs.len());
-            let mut by_rank = Vec::with_capacity(pairs.len());
-            for (rank, &(a, b)) in pairs.iter().enumerate() {
-                let (ia, ib) = (get(a)?, get(b)?);
-                // Without repeated tokens (OpenAI's file has none) a token's id is its
-                // index; otherwise look the last one up, as the reference's dict does.
-                let merged = if unique {
-                    u32::try_from(first_merge + rank).unwrap_or(u32::MAX)
-                } else {
-                    get(&tokens[first_merge + rank])?
-                };
-                let rank = u32::try_from(rank).unwrap_or(u32::MAX);
-                merges.insert((ia, ib), (rank, merged));
-                by_rank.push((ia, ib, merged));
-            }
-            let sot = get("<|startoftext|>")?;
-            let eot = get("<|endoftext|>")?;
-            (byte_ids, byte_ids_eow, merges, by_rank, sot, eot)
-        };
-        let byte_decoder = b2u.iter().map(|&(b, c)| (c, b)).collect();
+        let n_merges = OPENAI_MERGES_BIN.len() / 4;
+        if n_merges != OPENAI_MERGES || !OPENAI_MERGES_BIN.len().is_multiple_of(4) {
+            return Err(invalid("the precompiled merge table has the wrong size"));
+        }
+        let mut merges = FxHashMap::default();
+        merges.reserve(n_merges);
+        let mut by_rank = Vec::with_capacity(n_merges);
+        for (rank, pair) in OPENAI_MERGES_BIN.chunks_exact(4).enumerate() {
+            let a = u32::from(u16::from_le_bytes([pair[0], pair[1]]));
+            let b = u32::from(u16::from_le_bytes([pair[2], pair[3]]));
+            // rank < OPENAI_MERGES: these fit in u32.
+            let (rank, merged) = (rank as u32, (FIRST_MERGE_ID + rank) as u32);
+            merges.insert(pair_key(a, b), (rank, merged));
+            by_rank.push((a, b, merged));
+        }
+        let size = FIRST_MERGE_ID + n_merges + 2;
         Ok(Self {
-            decoder: tokens.into_iter().map(Some).collect(),
+            id: NEXT_VOCAB_ID.fetch_add(1, Ordering::Relaxed),
+            decoder: OnceLock::new(),
             size,
             byte_ids,
             byte_ids_eow,
             merges,
             by_rank,
-            byte_decoder,
-            sot,
-            eot,
-            cache: RwLock::new(FxHashMap::default()),
+            byte_decoder: b2u.iter().map(|&(b, c)| (c, b)).collect(),
+            sot: (size - 2) as u32,
+            eot: (size - 1) as u32,
         })
-    }
-
-    /// The embedded OpenAI vocabulary.
-    pub(crate) fn openai() -> Result<Self, TokenizerError> {
-        // Only the header and the first 48,894 merges are used: stop inflating there.
-        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(OPENAI_BPE_GZ));
-        let mut text = String::with_capacity(1 << 19);
-        for line in reader.lines().take(OPENAI_MERGES + 1) {
-            let line = line.map_err(|source| TokenizerError::Io {
-                path: "<embedded bpe_simple_vocab_16e6.txt.gz>".into(),
-                source,
-            })?;
-            text.push_str(&line);
-            text.push('\n');
-        }
-        Self::from_openai_bpe(&text)
     }
 
     /// A Hugging Face `tokenizer.json` with a BPE model (`model.vocab`, `model.merges`
@@ -335,5 +291,79 @@ fn add_special_tokens(json: &serde_json::Value, encoder: &mut FxHashMap<String, 
                 encoder.entry(content.to_owned()).or_insert(id);
             }
         }
+    }
+}
+
+/// The token strings of the embedded vocabulary, rebuilt from its merges.
+fn openai_decoder(by_rank: &[(u32, u32, u32)]) -> Vec<Option<String>> {
+    let mut tokens: Vec<Option<String>> = Vec::with_capacity(FIRST_MERGE_ID + by_rank.len() + 2);
+    let b2u = bytes_to_unicode();
+    tokens.extend(b2u.iter().map(|(_, c)| Some(c.to_string())));
+    tokens.extend(b2u.iter().map(|(_, c)| Some(format!("{c}{EOW}"))));
+    for &(a, b, _) in by_rank {
+        // Merge symbols always have lower ids than the merge (checked by `build.rs`'s
+        // construction and the test below); a missing one would only lose text in decode.
+        let part = |id: u32| {
+            tokens
+                .get(id as usize)
+                .cloned()
+                .flatten()
+                .unwrap_or_default()
+        };
+        let merged = part(a) + &part(b);
+        tokens.push(Some(merged));
+    }
+    tokens.push(Some("<|startoftext|>".into()));
+    tokens.push(Some("<|endoftext|>".into()));
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufRead;
+
+    use super::{Vocab, OPENAI_MERGES};
+
+    /// The precompiled tables must be exactly what `simple_tokenizer.py` builds from the
+    /// gzip'd file, parsed here the slow way: string tokens, a string-keyed dict.
+    #[test]
+    fn precompiled_openai_vocab_equals_the_parsed_file() {
+        let gz: &[u8] = include_bytes!("data/bpe_simple_vocab_16e6.txt.gz");
+        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(gz));
+        let lines: Vec<String> = reader
+            .lines()
+            .skip(1)
+            .take(OPENAI_MERGES)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let merges: Vec<(String, String)> = lines
+            .iter()
+            .map(|l| {
+                let mut it = l.split_whitespace();
+                (it.next().unwrap().to_owned(), it.next().unwrap().to_owned())
+            })
+            .collect();
+        let b2u = super::bytes_to_unicode();
+        let mut tokens: Vec<String> = b2u.iter().map(|(_, c)| c.to_string()).collect();
+        tokens.extend(b2u.iter().map(|(_, c)| format!("{c}</w>")));
+        tokens.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
+        tokens.push("<|startoftext|>".into());
+        tokens.push("<|endoftext|>".into());
+        let encoder = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        let parsed = Vocab::build(encoder, merges).unwrap();
+        let embedded = Vocab::openai().unwrap();
+        assert_eq!(embedded.size, parsed.size);
+        assert_eq!(embedded.size, 49408);
+        assert_eq!(embedded.byte_ids, parsed.byte_ids);
+        assert_eq!(embedded.byte_ids_eow, parsed.byte_ids_eow);
+        assert_eq!(embedded.by_rank, parsed.by_rank);
+        assert_eq!(embedded.merges, parsed.merges);
+        assert_eq!(embedded.byte_decoder, parsed.byte_decoder);
+        assert_eq!((embedded.sot, embedded.eot), (parsed.sot, parsed.eot));
+        assert_eq!(embedded.decoder(), parsed.decoder());
     }
 }

@@ -11,9 +11,11 @@
 //!   line, as `clip.tokenize` raises; encoding stops as soon as that is known, so a
 //!   huge line costs one pass of cleaning, not a full BPE.
 //!
-//! Lines are read in batches and tokenized on all cores; output order is input order.
+//! Lines are read in jobs of up to 1,024 lines and tokenized on all cores by worker
+//! threads that live for the whole run; output order is input order.
 use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::{mpsc, Mutex};
 
 use anyhow::{bail, Context};
 use clip_rs::preprocess::tokenizer::{Tokenizer, TokenizerError, DEFAULT_CONTEXT_LENGTH};
@@ -30,8 +32,28 @@ pub struct Args {
     truncate: bool,
 }
 
-/// Lines per batch handed to the worker threads.
-const BATCH: usize = 4096;
+/// A job handed to a worker: at most this many lines...
+const JOB_LINES: usize = 1024;
+/// ...or about this many bytes of text, whichever comes first.
+const JOB_BYTES: usize = 1 << 18;
+
+/// Consecutive input lines, stored back to back (no allocation per line).
+struct Job {
+    /// Position of the job in the input, for writing results in order.
+    index: usize,
+    /// 1-based number of its first line.
+    first_line: usize,
+    text: Vec<u8>,
+    /// End offset of each line in `text`.
+    ends: Vec<usize>,
+}
+
+/// A worker's answer: the formatted rows, up to the first failing line if any.
+struct Done {
+    index: usize,
+    rows: Vec<u8>,
+    error: Option<anyhow::Error>,
+}
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.context_length < 2 {
@@ -44,60 +66,142 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    let mut line_no = 0usize; // lines read so far
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
-    loop {
-        batch.clear();
+    // Workers live for the whole run (their BPE caches stay warm); the main thread
+    // reads jobs and writes answers in input order. The job queue is bounded, so a huge
+    // input is never read far ahead of what has been written.
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let result = std::thread::scope(|s| -> anyhow::Result<()> {
+        for _ in 0..threads {
+            let (job_rx, done_tx, tok, args) = (&job_rx, done_tx.clone(), &tok, &args);
+            s.spawn(move || loop {
+                // The lock is held only while taking a job; a poisoned lock means
+                // another worker panicked: stop quietly, the panic is reported.
+                let job = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(job) = job else { return };
+                if done_tx.send(process(tok, &job, args)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let mut writer = InOrder::default();
+        let mut next_index = 0;
+        let mut line_no = 0;
         let mut eof = false;
-        while batch.len() < BATCH {
-            let mut buf = Vec::new();
-            let n = input
-                .read_until(b'\n', &mut buf)
-                .context("cannot read stdin")?;
-            if n == 0 {
-                eof = true;
+        while !eof {
+            let mut job = Job {
+                index: next_index,
+                first_line: line_no + 1,
+                text: Vec::new(),
+                ends: Vec::new(),
+            };
+            while job.ends.len() < JOB_LINES && job.text.len() < JOB_BYTES {
+                let n = input
+                    .read_until(b'\n', &mut job.text)
+                    .context("cannot read stdin")?;
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+                if job.text.last() == Some(&b'\n') {
+                    job.text.pop();
+                }
+                job.ends.push(job.text.len());
+            }
+            if job.ends.is_empty() {
                 break;
             }
-            if buf.last() == Some(&b'\n') {
-                buf.pop();
+            line_no += job.ends.len();
+            next_index += 1;
+            // Write what is ready before (possibly) blocking on a full queue.
+            while let Ok(done) = done_rx.try_recv() {
+                writer.accept(done, &mut out)?;
             }
-            batch.push(buf);
-        }
-        let first_line = line_no + 1;
-        line_no += batch.len();
-        let rows = tokenize_batch(&tok, &batch, &args, threads);
-        for (i, row) in rows.into_iter().enumerate() {
-            let line = first_line + i;
-            match row {
-                Ok(ids) => write_row(&mut out, &ids).context("cannot write stdout")?,
-                Err(LineError::Utf8(e)) => {
-                    out.flush().ok();
-                    bail!("line {line}: not valid UTF-8 ({e})");
-                }
-                Err(LineError::Tokenize(TokenizerError::TooLong { context_length, .. })) => {
-                    out.flush().ok();
-                    bail!(
-                        "line {line}: too long for context length {context_length} \
-                         (use --truncate to cut it)"
-                    );
-                }
-                Err(LineError::Tokenize(e)) => {
-                    out.flush().ok();
-                    return Err(e).with_context(|| format!("line {line}"));
-                }
+            if job_tx.send(job).is_err() {
+                break; // every worker is gone: the answers below say why
             }
         }
-        if eof {
-            break;
+        drop(job_tx);
+        while writer.next < next_index {
+            let Ok(done) = done_rx.recv() else {
+                bail!("a tokenizer thread stopped unexpectedly");
+            };
+            writer.accept(done, &mut out)?;
+        }
+        Ok(())
+    });
+    // On an error the workers still finish the queued jobs (the queue is short).
+    out.flush().context("cannot write stdout")?;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes answers in input order, holding back those that arrive early.
+#[derive(Default)]
+struct InOrder {
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, Done>,
+}
+
+impl InOrder {
+    fn accept(&mut self, done: Done, out: &mut impl Write) -> anyhow::Result<()> {
+        self.waiting.insert(done.index, done);
+        while let Some(done) = self.waiting.remove(&self.next) {
+            out.write_all(&done.rows).context("cannot write stdout")?;
+            if let Some(e) = done.error {
+                return Err(e);
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Tokenizes the lines of `job` into JSON rows, stopping at the first failing line.
+fn process(tok: &Tokenizer, job: &Job, args: &Args) -> Done {
+    let mut rows = Vec::with_capacity(job.ends.len() * (args.context_length * 3 + 3));
+    let mut start = 0;
+    for (i, &end) in job.ends.iter().enumerate() {
+        let line = job.first_line + i;
+        let bytes = job.text.get(start..end).unwrap_or_default();
+        start = end;
+        match tokenize_line(tok, bytes, args) {
+            Ok(ids) => write_row(&mut rows, &ids),
+            Err(error) => {
+                return Done {
+                    index: job.index,
+                    rows,
+                    error: Some(line_error(line, error)),
+                }
+            }
         }
     }
-    out.flush().context("cannot write stdout")?;
-    Ok(ExitCode::SUCCESS)
+    Done {
+        index: job.index,
+        rows,
+        error: None,
+    }
 }
 
 enum LineError {
     Utf8(std::str::Utf8Error),
     Tokenize(TokenizerError),
+}
+
+fn line_error(line: usize, error: LineError) -> anyhow::Error {
+    match error {
+        LineError::Utf8(e) => anyhow::anyhow!("line {line}: not valid UTF-8 ({e})"),
+        LineError::Tokenize(TokenizerError::TooLong { context_length, .. }) => anyhow::anyhow!(
+            "line {line}: too long for context length {context_length} \
+             (use --truncate to cut it)"
+        ),
+        LineError::Tokenize(e) => anyhow::Error::new(e).context(format!("line {line}")),
+    }
 }
 
 fn tokenize_line(tok: &Tokenizer, line: &[u8], args: &Args) -> Result<Vec<u32>, LineError> {
@@ -106,51 +210,16 @@ fn tokenize_line(tok: &Tokenizer, line: &[u8], args: &Args) -> Result<Vec<u32>, 
         .map_err(LineError::Tokenize)
 }
 
-/// Tokenizes `lines` on up to `threads` threads, keeping their order.
-fn tokenize_batch(
-    tok: &Tokenizer,
-    lines: &[Vec<u8>],
-    args: &Args,
-    threads: usize,
-) -> Vec<Result<Vec<u32>, LineError>> {
-    if threads <= 1 || lines.len() < 64 {
-        return lines.iter().map(|l| tokenize_line(tok, l, args)).collect();
-    }
-    let chunk = lines.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|l| tokenize_line(tok, l, args))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(rows) => rows,
-                // A worker only panics on a bug; surface it instead of hiding it.
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    })
-}
-
-fn write_row(out: &mut impl Write, ids: &[u32]) -> io::Result<()> {
+fn write_row(line: &mut Vec<u8>, ids: &[u32]) {
     // Hand-rolled integer formatting: `fmt` was a tenth of the whole run's time.
-    let mut line = Vec::with_capacity(ids.len() * 6 + 3);
     line.push(b'[');
     for (i, &id) in ids.iter().enumerate() {
         if i > 0 {
             line.push(b',');
         }
-        push_decimal(&mut line, id);
+        push_decimal(line, id);
     }
     line.extend_from_slice(b"]\n");
-    out.write_all(&line)
 }
 
 fn push_decimal(out: &mut Vec<u8>, mut v: u32) {

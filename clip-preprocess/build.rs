@@ -1,0 +1,78 @@
+//! Precompiles OpenAI's embedded BPE vocabulary into a table of merge pairs.
+//!
+//! `Tokenizer::new()` used to inflate `bpe_simple_vocab_16e6.txt.gz` and hash its 49k
+//! token strings at every process start (~20–30 ms, most of a short `clip tokenize`
+//! run). The ids of every merge are fixed by the file, so they are computed here once,
+//! at build time, exactly as `simple_tokenizer.py` assigns them, and embedded as
+//! `openai_merges.bin`: one little-endian `(u16 left id, u16 right id)` per merge, in
+//! rank order; merge `r` produces id `512 + r`. A unit test rebuilds the vocabulary from
+//! the gzip'd text at run time and checks the two agree.
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+
+#[path = "src/tokenizer/byte_unicode.rs"]
+mod byte_unicode;
+
+/// `merges[1:49152-256-2+1]` in `simple_tokenizer.py`.
+const OPENAI_MERGES: usize = 49152 - 256 - 2;
+const GZ: &str = "src/tokenizer/data/bpe_simple_vocab_16e6.txt.gz";
+
+// A build script that cannot read the crate's own constant data must stop the build
+// with the reason: panicking is how build scripts report failure.
+#[allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+fn main() {
+    println!("cargo:rerun-if-changed={GZ}");
+    println!("cargo:rerun-if-changed=src/tokenizer/byte_unicode.rs");
+    let file = std::fs::File::open(GZ).expect("open the embedded vocabulary");
+    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
+    let merges: Vec<(String, String)> = reader
+        .lines()
+        .skip(1)
+        .take(OPENAI_MERGES)
+        .map(|line| {
+            let line = line.expect("inflate the embedded vocabulary");
+            let mut it = line.split_whitespace();
+            match (it.next(), it.next(), it.next()) {
+                (Some(a), Some(b), None) => (a.to_owned(), b.to_owned()),
+                _ => panic!("merge line {line:?} is not two symbols"),
+            }
+        })
+        .collect();
+    assert_eq!(merges.len(), OPENAI_MERGES, "too few merges");
+
+    // The reference's token list and `dict(zip(vocab, range(len(vocab))))`.
+    let b2u = byte_unicode::bytes_to_unicode();
+    let mut tokens: Vec<String> = b2u.iter().map(|(_, c)| c.to_string()).collect();
+    tokens.extend(b2u.iter().map(|(_, c)| format!("{c}</w>")));
+    tokens.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
+    tokens.push("<|startoftext|>".into());
+    tokens.push("<|endoftext|>".into());
+    let encoder: HashMap<&str, usize> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
+    // With a repeated token the dict would keep the last id and merged ids would not be
+    // 512 + rank; OpenAI's file has none, and the runtime relies on it.
+    assert_eq!(
+        encoder.len(),
+        tokens.len(),
+        "repeated tokens in the vocabulary"
+    );
+    assert_eq!(tokens.len(), 49408);
+
+    let mut out = Vec::with_capacity(merges.len() * 4);
+    for (a, b) in &merges {
+        for s in [a, b] {
+            let id = *encoder
+                .get(s.as_str())
+                .unwrap_or_else(|| panic!("merge symbol {s:?} is not in the vocabulary"));
+            out.extend_from_slice(&u16::try_from(id).unwrap().to_le_bytes());
+        }
+    }
+    let dest = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("openai_merges.bin");
+    std::fs::File::create(&dest)
+        .and_then(|mut f| f.write_all(&out))
+        .expect("write openai_merges.bin");
+}
