@@ -110,13 +110,8 @@ mod x86 {
     }
 
     /// Horizontal pass with AVX2 for 1, 3 and 4 channels (other channel counts
-    /// run the scalar body compiled for AVX2).
-    ///
-    /// Per output pixel, groups of taps are widened to `i32` lanes
-    /// (`vpmovzxbd`), multiplied by the fixed-point weights (`vpmulld`) and
-    /// summed; lanes are reduced at the end. Weights past a pixel's tap count
-    /// are zero, so the extra pixels a group reads add exactly 0. A pixel whose
-    /// last group would read past the end of `src` takes the scalar path.
+    /// run the scalar body compiled for AVX2): [`horizontal_madd`] for RGB(A),
+    /// [`horizontal_c`] for one channel.
     ///
     /// # Safety
     /// The CPU must support AVX2.
@@ -136,8 +131,8 @@ mod x86 {
         // SAFETY (all three): AVX2 is enabled in this function, as required.
         match c {
             1 => unsafe { horizontal_c::<1>(src, stride, row0, nrows, coeffs, cols, col0, out) },
-            3 => unsafe { horizontal_c::<3>(src, stride, row0, nrows, coeffs, cols, col0, out) },
-            4 => unsafe { horizontal_c::<4>(src, stride, row0, nrows, coeffs, cols, col0, out) },
+            3 => unsafe { horizontal_madd::<3>(src, stride, row0, nrows, coeffs, cols, col0, out) },
+            4 => unsafe { horizontal_madd::<4>(src, stride, row0, nrows, coeffs, cols, col0, out) },
             _ => horizontal_scalar(src, stride, c, row0, nrows, coeffs, cols, col0, out),
         }
     }
@@ -211,6 +206,149 @@ mod x86 {
                         groups,
                     )
                 };
+                dst.copy_from_slice(&px.to_le_bytes()[..C]);
+            }
+        }
+    }
+
+    /// Number of low bits of each weight in the `lo` half of the split (see
+    /// [`horizontal_madd`]).
+    const SPLIT_BITS: i32 = 11;
+
+    /// The horizontal pass for RGB (`C = 3`) and RGBA (`C = 4`) with `vpmaddwd`
+    /// (16-bit products summed in pairs into 32 bits: one µop for 16 products,
+    /// where `vpmulld` needs two for 8).
+    ///
+    /// Pillow's weights are 32-bit fixed point (22 fractional bits), too wide for
+    /// 16-bit lanes, so each is split exactly: `w = hi · 2^11 + lo` with
+    /// `lo = w & 0x7ff ∈ [0, 2047]` and `hi = w >> 11` (|hi| < 2^13 for Pillow's
+    /// bicubic weights, whose magnitude stays below ~1.3 · 2^22). Then
+    /// `Σ p·w = 2^11 · Σ p·hi + Σ p·lo` is the same integer (every partial sum fits
+    /// `i32`: |Σ p·w| ≤ 255 · Σ|w| < 2^31, as in Pillow), so the result is the
+    /// scalar one bit for bit, whatever the order of the additions.
+    ///
+    /// Per output pixel, groups of 4 taps: the 16 bytes at the group are loaded
+    /// once, broadcast to both 128-bit halves and shuffled to `u16` lanes
+    /// `[R0 R1 G0 G1 B0 B1 A0 A1 | R2 R3 G2 G3 B2 B3 A2 A3]` (A zero for RGB), against
+    /// weights `[w0 w1 ×4 | w2 w3 ×4]`. Weights past a pixel's tap count are zero,
+    /// so the extra bytes a group reads add exactly 0. A pixel whose last group
+    /// would read past the end of `src` takes the scalar path.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn horizontal_madd<const C: usize>(
+        src: &[u8],
+        stride: usize,
+        row0: usize,
+        nrows: usize,
+        coeffs: &Coeffs,
+        cols: Range<usize>,
+        col0: usize,
+        out: &mut [u8],
+    ) {
+        use std::arch::x86_64::*;
+        if !coeffs
+            .fixed
+            .iter()
+            .all(|&w| i16::try_from(w >> SPLIT_BITS).is_ok())
+        {
+            // Not reachable with Pillow's normalised bicubic weights (|w| < 2.5 · 2^22),
+            // kept so that the split can never be inexact.
+            // SAFETY: AVX2 is enabled here, as `horizontal_c` requires.
+            return unsafe { horizontal_c::<C>(src, stride, row0, nrows, coeffs, cols, col0, out) };
+        }
+        const GROUP: usize = 4; // taps per group
+        const LOAD: usize = 16; // bytes one group load touches
+        const LANES: usize = 32; // i16 weights per group: 16 `hi`, then 16 `lo`
+        let step = GROUP * C;
+        let ncols = cols.len();
+        let gmax = coeffs.ksize.div_ceil(GROUP);
+        let mut wide = vec![0i16; ncols * gmax * LANES];
+        let mut plan = Vec::with_capacity(ncols);
+        for (j, xx) in cols.clone().enumerate() {
+            let (xmin, n) = coeffs.bounds[xx];
+            let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
+            for (t, &w) in k.iter().enumerate() {
+                // `hi` fits i16 (checked above) and 0 <= lo < 2^11: both casts are exact.
+                let (hi, lo) = (
+                    (w >> SPLIT_BITS) as i16,
+                    (w & ((1 << SPLIT_BITS) - 1)) as i16,
+                );
+                let g = t / GROUP;
+                let (half, pos) = ((t % GROUP) / 2, t % 2);
+                let at = (j * gmax + g) * LANES + half * 8 + pos;
+                for ch in 0..4 {
+                    wide[at + ch * 2] = hi;
+                    wide[at + 16 + ch * 2] = lo;
+                }
+            }
+            plan.push(((xmin - col0) * C, n.div_ceil(GROUP), xx));
+        }
+        // Byte shuffle of one group: i16 lane 2·ch + pos of half h takes byte
+        // (2h + pos)·C + ch; the high byte of each lane and the A lanes of RGB are zero.
+        let mut control = [-1i8; 32];
+        for h in 0..2 {
+            for ch in 0..C {
+                for pos in 0..2 {
+                    // < 16: a valid byte index of the 16 loaded bytes.
+                    control[h * 16 + (ch * 2 + pos) * 2] = ((2 * h + pos) * C + ch) as i8;
+                }
+            }
+        }
+        // SAFETY: AVX2 is enabled here; `control` is 32 bytes.
+        let control = unsafe { _mm256_loadu_si256(control.as_ptr() as *const __m256i) };
+        for r in 0..nrows {
+            let line_start = (row0 + r) * stride;
+            let out_row = &mut out[r * ncols * C..(r + 1) * ncols * C];
+            for (j, (&(offset, groups, xx), dst)) in
+                plan.iter().zip(out_row.chunks_exact_mut(C)).enumerate()
+            {
+                let base = line_start + offset;
+                if groups == 0 || base + (groups - 1) * step + LOAD > src.len() {
+                    // Scalar fallback for this one pixel (identical arithmetic).
+                    let (_, n) = coeffs.bounds[xx];
+                    let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
+                    for (ch, d) in dst.iter_mut().enumerate() {
+                        let mut ss = HALF;
+                        for (i, &w) in k.iter().enumerate() {
+                            ss = ss.wrapping_add(i32::from(src[base + i * C + ch]).wrapping_mul(w));
+                        }
+                        *d = clip8(ss);
+                    }
+                    continue;
+                }
+                let mut acc_hi = _mm256_setzero_si256();
+                let mut acc_lo = _mm256_setzero_si256();
+                for g in 0..groups {
+                    // SAFETY: AVX2 is enabled here. Group `g < groups` reads LOAD
+                    // bytes from `base + g * step`, all below `src.len()` (checked
+                    // just above), and LANES i16 weights from
+                    // `(j * gmax + g) * LANES`, inside `wide` since `groups <= gmax`.
+                    let (v, k_hi, k_lo) = unsafe {
+                        let w = wide.as_ptr().add((j * gmax + g) * LANES);
+                        (
+                            _mm_loadu_si128(src.as_ptr().add(base + g * step) as *const __m128i),
+                            _mm256_loadu_si256(w as *const __m256i),
+                            _mm256_loadu_si256(w.add(16) as *const __m256i),
+                        )
+                    };
+                    let v = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), control);
+                    acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(v, k_hi));
+                    acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(v, k_lo));
+                }
+                let acc = _mm256_add_epi32(_mm256_slli_epi32(acc_hi, SPLIT_BITS), acc_lo);
+                let s = _mm_add_epi32(
+                    _mm256_castsi256_si128(acc),
+                    _mm256_extracti128_si256(acc, 1),
+                );
+                let s = _mm_add_epi32(s, _mm_set1_epi32(HALF));
+                let s = _mm_srai_epi32(s, PRECISION_BITS as i32);
+                // Saturating packs clamp to 0..=255 exactly as `clip8` does.
+                let s = _mm_packs_epi32(s, s);
+                let s = _mm_packus_epi16(s, s);
+                let px = _mm_cvtsi128_si32(s) as u32;
                 dst.copy_from_slice(&px.to_le_bytes()[..C]);
             }
         }
