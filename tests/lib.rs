@@ -6,6 +6,8 @@
 mod classify_cli;
 mod cli;
 mod concurrency;
+#[cfg(feature = "hub")]
+mod hub;
 mod model_errors;
 mod parity;
 mod preprocess_tokenize_cli;

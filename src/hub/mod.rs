@@ -9,7 +9,8 @@
 //!
 //! Files are kept in the Hugging Face cache (`~/.cache/huggingface/hub`, shared with Python's
 //! `huggingface_hub`), so a model is downloaded once. Online, the Hub is asked which commit
-//! the revision names and files of that commit already in the cache are not downloaded again.
+//! the revision names and files of that commit already in the cache are not downloaded again;
+//! when the Hub cannot be reached the cached snapshot is used if it is complete.
 //! **Offline** (`HubOptions::with_offline(true)` or `HF_HUB_OFFLINE=1`) nothing touches the
 //! network: the model comes from the cache alone, and what is not there is an error naming
 //! the repository and the file ([`HubError::NotCached`], [`HubError::MissingFile`]).
@@ -316,17 +317,25 @@ fn download(repo: &str, revision: &str, settings: &Settings) -> Result<PathBuf, 
 
     let model =
         |revision: &str| Repo::with_revision(repo.to_owned(), RepoType::Model, revision.to_owned());
-    let info = api.repo(model(revision)).info().map_err(|err| match &err {
-        ApiError::RequestError(inner) => match inner.as_ref() {
-            ureq::Error::StatusCode(status @ (401 | 404)) => HubError::RepoNotFound {
-                repo: repo.to_owned(),
-                revision: revision.to_owned(),
-                status: *status,
-            },
-            _ => request_error("list the files".into(), err),
-        },
-        _ => request_error("list the files".into(), err),
-    })?;
+    let info = match api.repo(model(revision)).info() {
+        Ok(info) => info,
+        Err(err) => {
+            if let ApiError::RequestError(inner) = &err {
+                if let ureq::Error::StatusCode(status @ (401 | 404)) = inner.as_ref() {
+                    return Err(HubError::RepoNotFound {
+                        repo: repo.to_owned(),
+                        revision: revision.to_owned(),
+                        status: *status,
+                    });
+                }
+            }
+            // The Hub is unreachable or failing: use the cached snapshot if there is a
+            // complete one, as huggingface_hub does; else the network error is the one to
+            // report.
+            return cached_snapshot(repo, revision, &settings.cache_dir)
+                .map_err(|_| request_error("list the files".into(), err));
+        }
+    };
     check_revision(&info.sha)?;
     let listed: BTreeSet<&str> = info.siblings.iter().map(|s| s.rfilename.as_str()).collect();
     let not_a_model = |found: String| HubError::NotAModel {
