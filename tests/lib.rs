@@ -3,6 +3,8 @@
 //! They need ONNX Runtime: `tools/test.sh` fetches it and sets `ORT_DYLIB_PATH`; without
 //! that variable the library is looked for in `./.ort/` (where `tools/setup.sh` puts it).
 
+#[cfg(feature = "chroma")]
+mod chroma;
 mod classify_cli;
 mod cli;
 mod concurrency;

@@ -112,6 +112,9 @@ pub struct ChromaStore {
     token: Option<String>,
     /// `.../collections/<id>`: every record operation appends to it.
     collection_url: String,
+    /// `.../collections/<name>`: chromadb 1.5 deletes collections by name (its OpenAPI
+    /// description says id, but the server looks the path segment up as a name).
+    collection_by_name_url: String,
     collection_name: String,
     collection_id: String,
     /// The server's limit on records per write (`/api/v2/pre-flight-checks`).
@@ -137,10 +140,15 @@ impl ChromaStore {
             .build();
         let agent = ureq::Agent::new_with_config(config);
         let base = format!("{}/api/v2", options.url.trim_end_matches('/'));
+        let collections = format!(
+            "{base}/tenants/{}/databases/{}/collections",
+            options.tenant, options.database
+        );
         let mut store = Self {
             agent,
             token: options.token.clone(),
             collection_url: String::new(),
+            collection_by_name_url: format!("{collections}/{}", options.collection),
             collection_name: options.collection.clone(),
             collection_id: String::new(),
             max_batch_size: FALLBACK_BATCH_SIZE,
@@ -155,10 +163,6 @@ impl ChromaStore {
             store.max_batch_size = usize::try_from(size).unwrap_or(usize::MAX).max(1);
         }
 
-        let collections = format!(
-            "{base}/tenants/{}/databases/{}/collections",
-            options.tenant, options.database
-        );
         let body = json!({
             "name": options.collection,
             "get_or_create": true,
@@ -199,7 +203,7 @@ impl ChromaStore {
         self.send(
             "delete collection",
             ureq::http::Method::DELETE,
-            &self.collection_url,
+            &self.collection_by_name_url,
             None,
         )
         .map(drop)
