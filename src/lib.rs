@@ -38,8 +38,8 @@
 //! * `cli` (default): the `clip` command-line tool.
 //! * `download-binaries`: ort downloads ONNX Runtime at build time.
 //! * `cuda`, `tensorrt`: forwarded to `clip-ort`.
-//! * `chroma`: [`store::chroma`], a [`VectorStore`](store::VectorStore) on a Chroma server.
-//! * `hub`: [`FromPretrained`] (`Clip::from_pretrained("owner/repo")`): models from the
+//! * `chroma`: `store::chroma`, a [`VectorStore`](store::VectorStore) on a Chroma server.
+//! * `hub`: `hub::FromPretrained` (`Clip::from_pretrained("owner/repo")`): models from the
 //!   Hugging Face Hub, cached locally, with an offline mode.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
