@@ -148,8 +148,8 @@ fn chroma_round_trip_matches_in_memory_similarities() {
         return;
     };
     let mut server = ChromaServer::start(chroma);
-    let mut store = server.connect("clip-rs-images");
-    assert_eq!(store.collection_name(), "clip-rs-images");
+    let mut store = server.connect("clip-rs.images");
+    assert_eq!(store.collection_name(), "clip-rs.images");
 
     let clip = clip_rs::load(model_dir("tiny-vit"), &cpu_options()).unwrap();
     let images_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/images");
@@ -258,14 +258,19 @@ fn chroma_round_trip_matches_in_memory_similarities() {
         other => panic!("expected a 400 for a wrong dimension, got {other:?}"),
     }
 
-    // Reconnecting finds the same collection and its records.
-    let again = server.connect("clip-rs-images");
+    // Reconnecting finds the same collection and its records; deleting it goes by its name
+    // (percent-encoded: the `.` is sent as `%2E`).
+    let again = server.connect("clip-rs.images");
     assert_eq!(again.collection_id(), store.collection_id());
     assert_eq!(again.count().unwrap(), IMAGES.len() - 2);
     let id = again.collection_id().to_owned();
     again.delete_collection().unwrap();
-    let fresh = server.connect("clip-rs-images");
-    assert_ne!(fresh.collection_id(), id, "the collection was deleted and made anew");
+    let fresh = server.connect("clip-rs.images");
+    assert_ne!(
+        fresh.collection_id(),
+        id,
+        "the collection was deleted and made anew"
+    );
     assert_eq!(fresh.count().unwrap(), 0);
 }
 

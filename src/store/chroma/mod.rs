@@ -142,13 +142,14 @@ impl ChromaStore {
         let base = format!("{}/api/v2", options.url.trim_end_matches('/'));
         let collections = format!(
             "{base}/tenants/{}/databases/{}/collections",
-            options.tenant, options.database
+            path_segment(&options.tenant),
+            path_segment(&options.database)
         );
         let mut store = Self {
             agent,
             token: options.token.clone(),
             collection_url: String::new(),
-            collection_by_name_url: format!("{collections}/{}", options.collection),
+            collection_by_name_url: format!("{collections}/{}", path_segment(&options.collection)),
             collection_name: options.collection.clone(),
             collection_id: String::new(),
             max_batch_size: FALLBACK_BATCH_SIZE,
@@ -168,8 +169,8 @@ impl ChromaStore {
             "get_or_create": true,
             "configuration": { "hnsw": { "space": "cosine" } },
         });
-        let collection = store.request("create collection", &collections, Some(&body))?;
         let operation = "create collection";
+        let collection = store.request(operation, &collections, Some(&body))?;
         let id = collection
             .get("id")
             .and_then(Value::as_str)
@@ -395,6 +396,20 @@ fn space_of(collection: &Value) -> Option<&str> {
         .find_map(|index| config.get(index)?.get("space")?.as_str())
 }
 
+/// `name` as one URL path segment: everything but ASCII letters, digits, `-` and `_` is
+/// percent-encoded, so a name cannot add segments (`/`, `..`) or a query (`?`).
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn missing(operation: &'static str, what: &str) -> ChromaError {
     ChromaError::Response {
         operation,
@@ -564,6 +579,13 @@ mod tests {
             text.as_deref(),
             Some("record \"m\": metadata \"x\" cannot be stored in Chroma: NaN is not finite")
         );
+    }
+
+    #[test]
+    fn names_are_single_path_segments() {
+        assert_eq!(path_segment("default_tenant"), "default_tenant");
+        assert_eq!(path_segment("clip-rs.images"), "clip-rs%2Eimages");
+        assert_eq!(path_segment("../a b?c/é"), "%2E%2E%2Fa%20b%3Fc%2F%C3%A9");
     }
 
     #[test]
