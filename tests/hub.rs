@@ -1,7 +1,9 @@
 //! `Clip::from_pretrained` (feature `hub`) without a Hub: the fixture models are laid out in a
 //! temporary directory exactly as the Hugging Face cache (`models--owner--name/refs/main`,
 //! `snapshots/<commit>/...` linking to `blobs/...`), and the loader, offline, must give the
-//! same embeddings as loading the fixture directory directly.
+//! same embeddings as loading the fixture directory directly. The online path runs against a
+//! small mock of the Hub's HTTP API on a loopback port (no Hub is reachable here), through
+//! hf-hub's real client.
 
 use std::path::{Path, PathBuf};
 
@@ -253,4 +255,268 @@ fn online_without_a_reachable_hub_uses_a_complete_cache_or_names_the_repo() {
         }
         other => panic!("expected Request, got {:?}", other.map(|_| ())),
     }
+}
+
+/// A Hub on a loopback port serving one repository, enough of the Hub's HTTP API for hf-hub:
+/// the file listing (`/api/models/<repo>/revision/<rev>`) and file downloads
+/// (`/<repo>/resolve/<commit>/<file>` with `Range`, answering with the `etag`,
+/// `x-repo-commit` and `content-range` headers hf-hub reads). It records what was asked.
+struct MockHub {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// One file of the mock repository.
+struct MockFile {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl MockHub {
+    fn start(repo: &'static str, files: Vec<MockFile>) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log, stopped) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    serve(stream, repo, &files, &log);
+                }
+            }
+        });
+        Self {
+            url,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The files downloaded (range requests past the first byte), in order.
+    fn downloads(&self) -> Vec<String> {
+        let log = self.requests.lock().unwrap();
+        log.iter()
+            .filter_map(|r| r.strip_prefix("download "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn listings(&self) -> usize {
+        let log = self.requests.lock().unwrap();
+        log.iter().filter(|r| r.starts_with("list ")).count()
+    }
+}
+
+impl Drop for MockHub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Answers one HTTP/1.1 request and closes the connection.
+fn serve(
+    mut stream: std::net::TcpStream,
+    repo: &str,
+    files: &[MockFile],
+    log: &std::sync::Mutex<Vec<String>>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("range") {
+                range = Some(value.trim().to_owned());
+            }
+        }
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_owned();
+    let respond =
+        |stream: &mut std::net::TcpStream, status: &str, headers: &[String], body: &[u8]| {
+            let mut head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
+            for header in headers {
+                head.push_str(header);
+                head.push_str("\r\n");
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        };
+
+    if let Some(revision) = path
+        .strip_prefix(&format!("/api/models/{repo}/revision/"))
+        .map(str::to_owned)
+    {
+        log.lock().unwrap().push(format!("list {revision}"));
+        let siblings: Vec<_> = files
+            .iter()
+            .map(|f| serde_json::json!({ "rfilename": f.name }))
+            .collect();
+        let body = serde_json::json!({ "sha": COMMIT, "siblings": siblings }).to_string();
+        let json = "Content-Type: application/json".to_owned();
+        return respond(&mut stream, "200 OK", &[json], body.as_bytes());
+    }
+    let file = path
+        .strip_prefix(&format!("/{repo}/resolve/{COMMIT}/"))
+        .and_then(|name| files.iter().find(|f| f.name == name));
+    let (Some(file), Some(range)) = (file, range) else {
+        log.lock().unwrap().push(format!("404 {path}"));
+        return respond(&mut stream, "404 Not Found", &[], b"");
+    };
+    let start: usize = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split('-').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let end = if range.ends_with('-') {
+        file.bytes.len()
+    } else {
+        start + 1
+    };
+    if range != "bytes=0-0" {
+        log.lock().unwrap().push(format!("download {}", file.name));
+    }
+    let headers = [
+        format!("ETag: \"{}\"", blob_name(&file.bytes)),
+        format!("X-Repo-Commit: {COMMIT}"),
+        format!(
+            "Content-Range: bytes {start}-{}/{}",
+            end - 1,
+            file.bytes.len()
+        ),
+    ];
+    respond(
+        &mut stream,
+        "206 Partial Content",
+        &headers,
+        &file.bytes[start..end],
+    );
+}
+
+/// The tiny transformers.js fixture as a Hub repository, with files clip-rs must not fetch
+/// (another variant of a tower, a README) beside the ones it needs.
+fn mock_transformers_js_repo() -> Vec<MockFile> {
+    let fixture = model_dir("tiny-hf");
+    let mut files: Vec<MockFile> = [
+        "config.json",
+        "preprocessor_config.json",
+        "onnx/vision_model.onnx",
+        "onnx/text_model.onnx",
+    ]
+    .iter()
+    .map(|name| MockFile {
+        name: (*name).to_owned(),
+        bytes: std::fs::read(fixture.join(name)).unwrap(),
+    })
+    .collect();
+    files.push(MockFile {
+        name: "onnx/vision_model_quantized.onnx".into(),
+        bytes: b"not needed".to_vec(),
+    });
+    files.push(MockFile {
+        name: "README.md".into(),
+        bytes: b"# tiny".to_vec(),
+    });
+    files
+}
+
+#[test]
+fn online_downloads_only_the_layouts_files_then_works_offline() {
+    let repo = "clip-rs-test/tiny-hf";
+    let hub = MockHub::start(repo, mock_transformers_js_repo());
+    let cache = FakeCache::new("download");
+    let online = cache.options().with_offline(false).with_endpoint(&hub.url);
+
+    assert_same_model(&cache, repo, "tiny-hf", &online);
+    let mut downloaded = hub.downloads();
+    downloaded.sort();
+    assert_eq!(
+        downloaded,
+        [
+            "config.json",
+            "onnx/text_model.onnx",
+            "onnx/vision_model.onnx",
+            "preprocessor_config.json"
+        ],
+        "only the transformers.js layout's files, each once"
+    );
+    // `assert_same_model` fetched twice; the second time everything was cached.
+    assert_eq!(hub.listings(), 2);
+
+    // The download recorded refs/main, so offline mode finds the snapshot without the Hub.
+    let main = cache.root.join("models--clip-rs-test--tiny-hf/refs/main");
+    assert_eq!(std::fs::read_to_string(main).unwrap(), COMMIT);
+    drop(hub);
+    assert_same_model(&cache, repo, "tiny-hf", &cache.options());
+}
+
+#[test]
+fn online_errors_name_the_repo() {
+    let hub = MockHub::start("clip-rs-test/not-a-model", {
+        vec![MockFile {
+            name: "onnx/model.onnx".into(),
+            bytes: b"x".to_vec(),
+        }]
+    });
+    let cache = FakeCache::new("online-errors");
+    let online = cache.options().with_offline(false).with_endpoint(&hub.url);
+    match clip_rs::hub::fetch("clip-rs-test/not-a-model", &online) {
+        Err(err @ HubError::NotAModel { .. }) => {
+            let text = err.to_string();
+            assert!(
+                text.starts_with("clip-rs-test/not-a-model is not a CLIP model"),
+                "{text}"
+            );
+            assert!(
+                text.ends_with("; its .onnx files: onnx/model.onnx"),
+                "{text}"
+            );
+        }
+        other => panic!("expected NotAModel, got {other:?}"),
+    }
+    match clip_rs::hub::fetch("clip-rs-test/elsewhere", &online) {
+        Err(HubError::RepoNotFound {
+            repo,
+            revision,
+            status,
+        }) => {
+            assert_eq!(
+                (repo.as_str(), revision.as_str(), status),
+                ("clip-rs-test/elsewhere", "main", 404)
+            );
+        }
+        other => panic!("expected RepoNotFound, got {other:?}"),
+    }
+    assert!(hub.downloads().is_empty());
 }
