@@ -24,6 +24,9 @@
 //! clip-core has no `unsafe` for run-time-dispatched kernels), so it halves memory but not
 //! latency.
 
+// A bench whose setup fails cannot run: failing loudly is the point.
+#![allow(clippy::panic)]
+
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -38,10 +38,20 @@
 //! * `cli` (default): the `clip` command-line tool.
 //! * `download-binaries`: ort downloads ONNX Runtime at build time.
 //! * `cuda`, `tensorrt`: forwarded to `clip-ort`.
+//! * `chroma`: `store::chroma`, a [`VectorStore`](store::VectorStore) on a Chroma server.
+//! * `hub`: `hub::FromPretrained` (`Clip::from_pretrained("owner/repo")`): models from the
+//!   Hugging Face Hub, cached locally, with an offline mode.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
 use std::path::Path;
+
+#[cfg(feature = "hub")]
+pub mod hub;
+pub mod store;
+
+#[cfg(feature = "hub")]
+pub use crate::hub::FromPretrained;
 
 pub use clip_core::zero_shot::{ZeroShotClassifier, ZeroShotError};
 pub use clip_core::{
@@ -60,6 +70,17 @@ pub use clip_preprocess::tokenizer::Tokenizer;
 /// `preprocessor_config.json`, `onnx/vision_model.onnx`, `onnx/text_model.onnx`).
 pub fn load(dir: impl AsRef<Path>, options: &OrtOptions) -> std::result::Result<Clip, OrtError> {
     Ok(Clip::new(OrtEncoder::load(dir, options)?))
+}
+
+/// The names most programs use: `use clip_rs::prelude::*;`.
+///
+/// Brings in [`Clip`] and its options, the [`Encoder`] and [`VectorStore`](store::VectorStore)
+/// traits, and with the `hub` feature [`FromPretrained`] (so `Clip::from_pretrained` resolves).
+pub mod prelude {
+    #[cfg(feature = "hub")]
+    pub use crate::hub::{FromPretrained, HubOptions};
+    pub use crate::store::VectorStore;
+    pub use crate::{Clip, Device, Encoder, OrtOptions, ZeroShotClassifier};
 }
 
 /// The README's examples, compiled as doctests so they stay true.

@@ -4,5 +4,5 @@
 # bundled photos and texts, on the bundled tiny model).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source tools/setup.sh
+source tools/setup.sh --without-chroma
 cargo run --release --locked --quiet -- demo "$@"

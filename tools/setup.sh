@@ -6,10 +6,24 @@
 #   * ONNX Runtime's shared library, taken from PyPI's `onnxruntime` wheel (the only place
 #     it can come from on machines without internet beyond package registries) and kept in
 #     ./.ort/ (git-ignored).
+#   * A Chroma server for the `chroma` feature's integration tests: PyPI's chromadb, pinned,
+#     in the virtual environment ./.venv-tools/ (git-ignored; about 2 minutes the first time,
+#     instant after). Skipped with --without-chroma (tools/demo.sh does not need it).
 #
-# Use:  source tools/setup.sh     (exports ORT_DYLIB_PATH)
-#  or:  bash tools/setup.sh       (just installs)
+# Use:  source tools/setup.sh --with-chroma   (exports ORT_DYLIB_PATH and CHROMA_BIN; a sourced
+#                                             script sees its caller's arguments unless given some)
+#  or:  bash tools/setup.sh                   (just installs)
 set -euo pipefail
+
+with_chroma=1
+for arg in "$@"; do
+  case "$arg" in
+    --with-chroma) with_chroma=1 ;;
+    --without-chroma) with_chroma=0 ;;
+    *) echo "setup: unknown option $arg (known: --with-chroma, --without-chroma)" >&2; return 2 2>/dev/null || exit 2 ;;
+  esac
+done
+CHROMADB_VERSION="${CHROMADB_VERSION:-1.5.9}"
 
 ORT_VERSION="${ORT_VERSION:-1.32.0}"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +34,11 @@ need_apt=()
 for tool in cmake nasm; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
+# Debian's python3 has no `venv` (ensurepip) until python3-venv is installed.
+if [ "$with_chroma" = 1 ] && [ ! -x "$repo_root/.venv-tools/bin/python" ] \
+    && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need_apt+=(python3-venv)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)" >&2
   if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
@@ -45,3 +64,19 @@ fi
 
 export ORT_DYLIB_PATH="$ort_lib"
 echo "setup: ORT_DYLIB_PATH=$ORT_DYLIB_PATH" >&2
+
+if [ "$with_chroma" = 1 ]; then
+  venv="$repo_root/.venv-tools"
+  if ! "$venv/bin/python" - "$CHROMADB_VERSION" >/dev/null 2>&1 <<'PY'
+import importlib.metadata, sys
+sys.exit(importlib.metadata.version("chromadb") != sys.argv[1])
+PY
+  then
+    echo "setup: installing chromadb $CHROMADB_VERSION (PyPI) into .venv-tools/" >&2
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "chromadb==$CHROMADB_VERSION" >&2
+  fi
+  export CHROMA_BIN="$venv/bin/chroma"
+  echo "setup: CHROMA_BIN=$CHROMA_BIN" >&2
+fi

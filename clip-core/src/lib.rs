@@ -9,6 +9,8 @@
 //!   `model(image, text)` logits and softmax.
 //! * [`zero_shot`]: a [`ZeroShotClassifier`] from labels and prompt templates (with
 //!   OpenAI's 80 ImageNet templates and 1,000 class names), probabilities and top-k.
+//! * [`store`]: the [`VectorStore`](store::VectorStore) trait vector-database integrations
+//!   implement (Chroma in `clip-rs`).
 //! * [`Error`]: one typed error for all of it.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -20,6 +22,7 @@ mod encoder;
 mod error;
 pub mod search;
 pub mod similarity;
+pub mod store;
 pub mod zero_shot;
 
 pub use crate::clip::{AsImageInput, Clip, ImageInput, DEFAULT_BATCH_SIZE};
