@@ -52,11 +52,7 @@ fn merge_piece(vocab: &Vocab, init: &[u8], last: u8) -> Vec<u32> {
     let mut word: Vec<u32> = Vec::with_capacity(init.len() + 1);
     word.extend(init.iter().map(|&b| vocab.byte_ids[usize::from(b)]));
     word.push(vocab.byte_ids_eow[usize::from(last)]);
-    if word.len() > LONG_WORD {
-        merge_heap(vocab, &mut word);
-    } else {
-        merge_simple(vocab, &mut word);
-    }
+    merge_simple(vocab, &mut word);
     word
 }
 
@@ -97,18 +93,30 @@ thread_local! {
     static CACHES: RefCell<ThreadCaches> = RefCell::new(ThreadCaches::default());
 }
 
-/// The reference's loop, on ids: repeatedly merge every occurrence of the adjacent
+/// The reference's loop, on ids (words longer than [`LONG_WORD`] symbols go to
+/// [`merge_heap`]): repeatedly merge every occurrence of the adjacent
 /// pair with the lowest rank, left to right. The rank of each adjacent pair is kept in
 /// `ranks` and only the pairs touching a merged symbol are looked up again, so a word
 /// of n symbols costs O(n) hash lookups instead of O(n²).
 pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {
     const NO_MERGE: u32 = u32::MAX;
+    if word.len() > LONG_WORD {
+        merge_heap(vocab, word);
+        return;
+    }
     let rank_of = |a: u32, b: u32| vocab.merge(a, b).map_or(NO_MERGE, |(rank, _)| rank);
-    // ranks[i]: rank of (word[i], word[i + 1]).
-    let mut ranks: Vec<u32> = word.windows(2).map(|w| rank_of(w[0], w[1])).collect();
-    // merged[k]: whether word[k] was made by the last pass.
-    let mut merged: Vec<bool> = vec![false; word.len()];
+    // Scratch on the stack: this runs once per distinct word, allocations showed up.
+    // ranks[i]: rank of (word[i], word[i + 1]); merged[k]: whether word[k] was made by
+    // the last pass. Only the first word.len() (- 1) entries are meaningful.
+    let mut rank_buf = [NO_MERGE; LONG_WORD];
+    let mut merged_buf = [false; LONG_WORD];
+    let mut nranks = word.len() - 1;
+    for (r, w) in rank_buf.iter_mut().zip(word.windows(2)) {
+        *r = rank_of(w[0], w[1]);
+    }
     while word.len() > 1 {
+        let ranks = &mut rank_buf[..nranks];
+        let merged = &mut merged_buf[..word.len()];
         let Some(best) = ranks.iter().copied().min().filter(|&r| r != NO_MERGE) else {
             break;
         };
@@ -143,9 +151,8 @@ pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {
             j += 1;
         }
         word.truncate(j);
-        merged.truncate(j);
-        ranks.truncate(j.saturating_sub(1));
-        for k in 0..ranks.len() {
+        nranks = j.saturating_sub(1);
+        for k in 0..nranks {
             if merged[k] || merged[k + 1] {
                 ranks[k] = rank_of(word[k], word[k + 1]);
             }
