@@ -37,7 +37,7 @@ pub(crate) fn crop(src: &Raster, win: Window) -> Raster {
         };
     }
     let c = src.mode.channels();
-    let mut data = Vec::with_capacity(win.width * win.height * c);
+    let mut data = super::scratch::take(win.width * win.height * c);
     for y in win.top..win.top + win.height {
         let row = (y * src.width + win.left) * c;
         data.extend_from_slice(&src.data[row..row + win.width * c]);

@@ -126,7 +126,7 @@ fn decode_jpeg(
     };
     let channels = mode.channels();
     let len = pixel_len(width, height, channels)?;
-    let mut data = vec![0u8; len];
+    let mut data = super::scratch::take_zeroed(len);
     let image = turbojpeg::Image {
         pixels: data.as_mut_slice(),
         width,

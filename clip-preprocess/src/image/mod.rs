@@ -43,6 +43,7 @@ mod error;
 mod normalize;
 mod raster;
 mod resize;
+mod scratch;
 
 use std::path::Path;
 
@@ -284,16 +285,25 @@ impl Preprocessor {
         path: impl AsRef<Path>,
         out: ArrayViewMut3<f32>,
     ) -> Result<(), ImageError> {
+        use std::io::Read;
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ImageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        self.preprocess_bytes_into(&bytes, out)
+        // The file's bytes go to a pooled buffer (see `scratch`): a loop over files
+        // allocates nothing once warm.
+        let mut bytes = scratch::take(0);
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|source| ImageError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let result = self
+            .preprocess_bytes_into(&bytes, out)
             .map_err(|e| ImageError::File {
                 path: path.to_path_buf(),
                 source: Box::new(e),
-            })
+            });
+        scratch::recycle(bytes);
+        result
     }
 
     /// Preprocesses an encoded image (JPEG, PNG, GIF, WebP, BMP, TIFF; detected
@@ -317,7 +327,9 @@ impl Preprocessor {
             Fidelity::Throughput => Some(2 * self.side()?),
         };
         let raster = decode::decode(bytes, &self.limits, min_side)?;
-        self.run(&raster, out)
+        let result = self.run(&raster, out);
+        scratch::recycle(raster.data);
+        result
     }
 
     /// Preprocesses an already decoded image, treated as the Pillow image with
@@ -437,6 +449,7 @@ impl Preprocessor {
                 }
             });
         }
+        scratch::recycle(cropped.data);
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ pub(crate) mod simd;
 
 use super::crop::{crop, Window};
 use super::raster::{Mode, Raster};
+use super::scratch;
 
 /// Fractional bits of the fixed-point weights: `32 - 8 - 2` in Pillow (8 bits of
 /// sample, 2 bits of headroom for the negative lobes and overshoot of bicubic).
@@ -268,13 +269,13 @@ fn resample_u8(
         }
         (true, false) => {
             let h = Coeffs::new(in_w, out_w);
-            let mut out = vec![0u8; win.width * win.height * c];
+            let mut out = scratch::take_zeroed(win.width * win.height * c);
             k.horizontal(src, in_w * c, c, win.top, win.height, &h, cols, 0, &mut out);
             out
         }
         (false, true) => {
             let v = Coeffs::new(in_h, out_h);
-            let mut out = vec![0u8; win.width * win.height * c];
+            let mut out = scratch::take_zeroed(win.width * win.height * c);
             k.vertical(
                 src,
                 in_w * c,
@@ -292,9 +293,9 @@ fn resample_u8(
             let v = Coeffs::new(in_h, out_h);
             if horizontal_first {
                 let (y0, y1) = v.input_span(rows.clone());
-                let mut tmp = vec![0u8; win.width * (y1 - y0) * c];
+                let mut tmp = scratch::take_zeroed(win.width * (y1 - y0) * c);
                 k.horizontal(src, in_w * c, c, y0, y1 - y0, &h, cols, 0, &mut tmp);
-                let mut out = vec![0u8; win.width * win.height * c];
+                let mut out = scratch::take_zeroed(win.width * win.height * c);
                 k.vertical(
                     &tmp,
                     win.width * c,
@@ -305,12 +306,13 @@ fn resample_u8(
                     rows,
                     &mut out,
                 );
+                scratch::recycle(tmp);
                 out
             } else {
                 let (x0, x1) = h.input_span(cols.clone());
-                let mut tmp = vec![0u8; (x1 - x0) * win.height * c];
+                let mut tmp = scratch::take_zeroed((x1 - x0) * win.height * c);
                 k.vertical(src, in_w * c, x0 * c, (x1 - x0) * c, 0, &v, rows, &mut tmp);
-                let mut out = vec![0u8; win.width * win.height * c];
+                let mut out = scratch::take_zeroed(win.width * win.height * c);
                 k.horizontal(
                     &tmp,
                     (x1 - x0) * c,
@@ -322,6 +324,7 @@ fn resample_u8(
                     x0,
                     &mut out,
                 );
+                scratch::recycle(tmp);
                 out
             }
         }
