@@ -62,7 +62,7 @@ pub(crate) fn recycle(buf: Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{recycle, take, take_zeroed, MAX_KEPT};
+    use super::{recycle, take, take_zeroed, MAX_BUFFERS, MAX_KEPT, POOL};
 
     #[test]
     fn buffers_are_reused_and_bounded() {
@@ -81,11 +81,17 @@ mod tests {
         let c = take_zeroed(20);
         assert_eq!(c, vec![0u8; 20]);
         recycle(c);
-        // Oversized buffers are not kept.
-        let big: Vec<u8> = Vec::with_capacity(MAX_KEPT + 1);
-        let big_ptr = big.as_ptr();
-        recycle(big);
-        let d = take(MAX_KEPT + 1);
-        assert_ne!(d.as_ptr(), big_ptr);
+        // Oversized buffers are not kept, and the pool never holds more than its bound.
+        let before = pooled();
+        recycle(Vec::with_capacity(MAX_KEPT + 1));
+        assert_eq!(pooled(), before);
+        for _ in 0..2 * MAX_BUFFERS {
+            recycle(Vec::with_capacity(16));
+        }
+        assert_eq!(pooled(), MAX_BUFFERS);
+    }
+
+    fn pooled() -> usize {
+        POOL.with(|p| p.borrow().len())
     }
 }
