@@ -75,7 +75,7 @@ pub fn load(dir: impl AsRef<Path>, options: &OrtOptions) -> std::result::Result<
 /// The names most programs use: `use clip_rs::prelude::*;`.
 ///
 /// Brings in [`Clip`] and its options, the [`Encoder`] and [`VectorStore`](store::VectorStore)
-/// traits, and with the `hub` feature [`FromPretrained`] (so `Clip::from_pretrained` resolves).
+/// traits, and with the `hub` feature `hub::FromPretrained` (so `Clip::from_pretrained` resolves).
 pub mod prelude {
     #[cfg(feature = "hub")]
     pub use crate::hub::{FromPretrained, HubOptions};

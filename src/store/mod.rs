@@ -1,5 +1,5 @@
 //! Vector databases: the backend-agnostic [`VectorStore`] trait (from `clip-core`) and, with
-//! the `chroma` feature, its implementation on a Chroma server ([`chroma`]).
+//! the `chroma` feature, its implementation on a Chroma server (`store::chroma`).
 //!
 //! [`search::Index`](crate::search::Index) is the in-process alternative: one file, exact
 //! queries, no server.

@@ -37,7 +37,7 @@ fn sum_lanes(acc: [f32; LANES]) -> f32 {
     acc[0]
 }
 
-/// `Σ a[i]·b[i]` with [`LANES`] partial sums. `a` and `b` must have the same length
+/// `Σ a[i]·b[i]` with `LANES` partial sums. `a` and `b` must have the same length
 /// (the shorter one decides otherwise).
 #[inline]
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {

@@ -15,7 +15,7 @@
 //! target and syncs the directory: a crash at any moment leaves either the previous index or
 //! the new one, never a mix. [`Index::load`] checks the magic bytes, the version, the exact
 //! size and CRC-32 checksums of the header and of the body, so a foreign, truncated or
-//! damaged file is a typed error ([`IndexError`]). The format is described in [`format`].
+//! damaged file is a typed error ([`IndexError`]). The format is described in [`format`](mod@format).
 //!
 //! ```
 //! use clip_core::search::{Dtype, Index, ModelId};

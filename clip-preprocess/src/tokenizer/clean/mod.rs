@@ -1,7 +1,7 @@
 //! The reference's text cleaning, `simple_tokenizer.py`:
 //! `whitespace_clean(basic_clean(text)).lower()`, that is
 //!
-//! 1. `ftfy.fix_text(text)` ([`ftfy`], a port of ftfy 6.3.1 with its default settings),
+//! 1. `ftfy.fix_text(text)` (`ftfy.rs`, a port of ftfy 6.3.1 with its default settings),
 //! 2. `html.unescape(html.unescape(text))`, then `strip()`,
 //! 3. every run of `regex`'s `\s` replaced by one space, then `strip()`,
 //! 4. CPython's `str.lower()`.
