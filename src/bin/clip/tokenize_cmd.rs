@@ -16,7 +16,9 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use clip_rs::preprocess::tokenizer::{Tokenizer, TokenizerError, DEFAULT_CONTEXT_LENGTH};
+use clip_rs::preprocess::tokenizer::{
+    Tokenizer, TokenizerError, DEFAULT_CONTEXT_LENGTH, MAX_CONTEXT_LENGTH,
+};
 
 /// Arguments of `clip tokenize`.
 #[derive(clap::Args)]
@@ -34,8 +36,8 @@ pub struct Args {
 const BATCH: usize = 4096;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.context_length < 2 {
-        bail!("--context-length must be at least 2 (SOT and EOT)");
+    if !(2..=MAX_CONTEXT_LENGTH).contains(&args.context_length) {
+        bail!("--context-length must be in 2..={MAX_CONTEXT_LENGTH} (2 for SOT and EOT)");
     }
     let tok = Tokenizer::new();
     let stdin = io::stdin();
