@@ -6,6 +6,8 @@
 mod classify_cli;
 mod cli;
 mod concurrency;
+mod hostile_api;
+mod hostile_cli;
 mod model_errors;
 mod parity;
 mod preprocess_tokenize_cli;
