@@ -78,7 +78,7 @@ fn a_hostile_file_in_a_batch_is_named() {
         "empty.jpg",
         "truncated_half.png",
         "text.jpg",
-        "magic_garbage.gif",
+        "magic_garbage.png",
     ] {
         let bytes = std::fs::read(hostile(name)).unwrap();
         let err = clip.encode_images(&[&bytes]).unwrap_err();
