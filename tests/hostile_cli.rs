@@ -132,6 +132,25 @@ fn clip_preprocess_survives_hostile_images_under_limits() {
             );
         }
     }
+    // Extreme aspect ratios resize to 224 × 22,400,000 before the crop; only the crop
+    // window's resampling coefficients are computed, so they fit in 256 MiB of address space
+    // (computing all of them took 1.7 GB and 5 s).
+    for name in ["1x100000.png", "100000x1.png"] {
+        let output = Command::new("prlimit")
+            .args(["--as=268435456", "--", "timeout", "5"])
+            .arg(env!("CARGO_BIN_EXE_clip"))
+            .args([
+                "preprocess",
+                "--threads",
+                "1",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .arg(hostile().join(name))
+            .output()
+            .unwrap();
+        assert_eq!(normal_exit(name, &output), 0, "{name} in 256 MiB / 5 s");
+    }
     // Absurd sizes are refused up front.
     let valid = hostile().join("valid.png");
     for size in ["0", "4097", "4294967295"] {
