@@ -10,6 +10,8 @@ mod chroma;
 mod classify_cli;
 mod cli;
 mod concurrency;
+mod hostile_api;
+mod hostile_cli;
 #[cfg(feature = "hub")]
 mod hub;
 mod model_errors;

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use clip_preprocess::image::{PreprocessConfig, CLIP_MEAN, CLIP_STD};
+use clip_preprocess::image::{PreprocessConfig, CLIP_MEAN, CLIP_STD, MAX_IMAGE_SIZE};
+use clip_preprocess::tokenizer::MAX_CONTEXT_LENGTH;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -107,15 +108,15 @@ impl ModelConfig {
         if self.embed_dim == 0 {
             return invalid("embed_dim must be positive".into());
         }
-        if self.image_size == 0 || self.image_size > 4096 {
+        if self.image_size == 0 || self.image_size > MAX_IMAGE_SIZE {
             return invalid(format!(
-                "image_size {} is outside 1..=4096",
+                "image_size {} is outside 1..={MAX_IMAGE_SIZE}",
                 self.image_size
             ));
         }
-        if self.context_length < 2 {
+        if !(2..=MAX_CONTEXT_LENGTH).contains(&self.context_length) {
             return invalid(format!(
-                "context_length {} leaves no room for the start and end tokens",
+                "context_length {} is outside 2..={MAX_CONTEXT_LENGTH} (2 for the start and end tokens)",
                 self.context_length
             ));
         }

@@ -168,6 +168,16 @@ fn png_err(e: png::DecodingError) -> ImageError {
 
 fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
     use png::{BitDepth, ColorType};
+    // Pillow's bomb check runs on the IHDR size. The png crate refuses sizes whose buffer
+    // arithmetic overflows before handing us the header, so check it here first: a bomb is
+    // then reported as `TooLarge`, not as a decoding error.
+    if let (Some(b"IHDR"), Some(w), Some(h)) =
+        (bytes.get(12..16), be_u32(bytes, 16), be_u32(bytes, 20))
+    {
+        if w > 0 && h > 0 {
+            limits.check(u64::from(w), u64::from(h))?;
+        }
+    }
     // The png crate's own allocation limit (64 MiB by default) would reject large
     // photos that Pillow opens; our pixel limit is checked after the header instead.
     let mut dec =
@@ -268,6 +278,12 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
         }
     };
     Ok(raster)
+}
+
+/// The big-endian `u32` at `at`, if the bytes reach that far.
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// Copies `samples` samples per row, keeping the high byte of 16-bit samples.

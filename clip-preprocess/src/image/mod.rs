@@ -63,12 +63,18 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 #[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
+/// The largest output side accepted ([`PreprocessConfig::image_size`]): CLIP models use 224
+/// to 448, and a `[3, n, n]` f32 tensor of this side is already 192 MiB. Larger sides are an
+/// [`ImageError::InvalidConfig`] instead of an allocation that cannot succeed.
+pub const MAX_IMAGE_SIZE: u32 = 4096;
+
 /// What the preprocessor produces: an `image_size × image_size` crop,
 /// normalised with `mean` and `std`.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct PreprocessConfig {
-    /// Side of the square output (the model's input resolution, e.g. 224 or 336).
+    /// Side of the square output (the model's input resolution, e.g. 224 or 336);
+    /// 1..=[`MAX_IMAGE_SIZE`].
     pub image_size: u32,
     /// Per-channel mean subtracted after scaling to `[0, 1]`.
     pub mean: [f32; 3],
@@ -262,6 +268,9 @@ impl Preprocessor {
         match self.config.image_size {
             0 => Err(ImageError::InvalidConfig {
                 reason: "image_size must be at least 1",
+            }),
+            n if n > MAX_IMAGE_SIZE => Err(ImageError::InvalidConfig {
+                reason: "image_size is above MAX_IMAGE_SIZE (4096)",
             }),
             n => Ok(n as usize),
         }

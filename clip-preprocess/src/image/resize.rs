@@ -62,8 +62,12 @@ pub(crate) struct Coeffs {
 }
 
 impl Coeffs {
-    /// Coefficients for resizing `in_size` samples to `out_size` (both ≥ 1).
-    pub(crate) fn new(in_size: usize, out_size: usize) -> Self {
+    /// Coefficients of the output samples `window` (a range of `0..out_size`) for resizing
+    /// `in_size` samples to `out_size` (both ≥ 1), stored from index 0: entry `j` is output
+    /// sample `window.start + j`. Only the crop window's samples are computed, so the
+    /// memory is bounded by the window, not by `out_size` (a 1 × 100,000 image resized to
+    /// 224 × 22,400,000 needs 224 rows of coefficients, not 22 million).
+    pub(crate) fn window(in_size: usize, out_size: usize, window: std::ops::Range<usize>) -> Self {
         // Pillow passes the box as floats: in0 = 0.0f, in1 = (float)in_size.
         let in0 = 0.0f32;
         let in1 = in_size as f32;
@@ -72,9 +76,9 @@ impl Coeffs {
         let support = BICUBIC_SUPPORT * filterscale;
         let ksize = support.ceil() as usize * 2 + 1;
         let inv_filterscale = 1.0 / filterscale;
-        let mut bounds = Vec::with_capacity(out_size);
-        let mut weights = vec![0.0f64; out_size * ksize];
-        for (xx, k) in weights.chunks_exact_mut(ksize).enumerate() {
+        let mut bounds = Vec::with_capacity(window.len());
+        let mut weights = vec![0.0f64; window.len() * ksize];
+        for (xx, k) in window.zip(weights.chunks_exact_mut(ksize)) {
             let center = f64::from(in0) + (xx as f64 + 0.5) * scale;
             // C's (int) cast truncates toward zero; clamps as in Pillow.
             let xmin = ((center - support + 0.5) as i64).max(0);
@@ -249,8 +253,11 @@ fn resample_u8(
     let need_v = out_h != in_h;
     let horizontal_first =
         !(in_h > out_h && (in_h - out_h) as i64 > (in_w as i64 - out_w as i64) * 2);
+    // Output columns and rows of the crop window; the coefficients are computed for these
+    // only and indexed from 0 (`out_cols`, `out_rows`).
     let cols = win.left..win.left + win.width;
     let rows = win.top..win.top + win.height;
+    let (out_cols, out_rows) = (0..win.width, 0..win.height);
     let k = simd::select(kernels);
 
     match (need_h, need_v) {
@@ -268,13 +275,23 @@ fn resample_u8(
             .data
         }
         (true, false) => {
-            let h = Coeffs::new(in_w, out_w);
+            let h = Coeffs::window(in_w, out_w, cols);
             let mut out = scratch::take_zeroed(win.width * win.height * c);
-            k.horizontal(src, in_w * c, c, win.top, win.height, &h, cols, 0, &mut out);
+            k.horizontal(
+                src,
+                in_w * c,
+                c,
+                win.top,
+                win.height,
+                &h,
+                out_cols,
+                0,
+                &mut out,
+            );
             out
         }
         (false, true) => {
-            let v = Coeffs::new(in_h, out_h);
+            let v = Coeffs::window(in_h, out_h, rows);
             let mut out = scratch::take_zeroed(win.width * win.height * c);
             k.vertical(
                 src,
@@ -283,18 +300,28 @@ fn resample_u8(
                 win.width * c,
                 0,
                 &v,
-                rows,
+                out_rows,
                 &mut out,
             );
             out
         }
         (true, true) => {
-            let h = Coeffs::new(in_w, out_w);
-            let v = Coeffs::new(in_h, out_h);
+            let h = Coeffs::window(in_w, out_w, cols);
+            let v = Coeffs::window(in_h, out_h, rows);
             if horizontal_first {
-                let (y0, y1) = v.input_span(rows.clone());
+                let (y0, y1) = v.input_span(out_rows.clone());
                 let mut tmp = scratch::take_zeroed(win.width * (y1 - y0) * c);
-                k.horizontal(src, in_w * c, c, y0, y1 - y0, &h, cols, 0, &mut tmp);
+                k.horizontal(
+                    src,
+                    in_w * c,
+                    c,
+                    y0,
+                    y1 - y0,
+                    &h,
+                    out_cols.clone(),
+                    0,
+                    &mut tmp,
+                );
                 let mut out = scratch::take_zeroed(win.width * win.height * c);
                 k.vertical(
                     &tmp,
@@ -303,15 +330,24 @@ fn resample_u8(
                     win.width * c,
                     y0,
                     &v,
-                    rows,
+                    out_rows,
                     &mut out,
                 );
                 scratch::recycle(tmp);
                 out
             } else {
-                let (x0, x1) = h.input_span(cols.clone());
+                let (x0, x1) = h.input_span(out_cols.clone());
                 let mut tmp = scratch::take_zeroed((x1 - x0) * win.height * c);
-                k.vertical(src, in_w * c, x0 * c, (x1 - x0) * c, 0, &v, rows, &mut tmp);
+                k.vertical(
+                    src,
+                    in_w * c,
+                    x0 * c,
+                    (x1 - x0) * c,
+                    0,
+                    &v,
+                    out_rows,
+                    &mut tmp,
+                );
                 let mut out = scratch::take_zeroed(win.width * win.height * c);
                 k.horizontal(
                     &tmp,
@@ -320,7 +356,7 @@ fn resample_u8(
                     0,
                     win.height,
                     &h,
-                    cols,
+                    out_cols,
                     x0,
                     &mut out,
                 );
@@ -416,8 +452,12 @@ fn resample_u16(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Vec<u1
     let need_v = out_h != in_h;
     let horizontal_first =
         !(in_h > out_h && (in_h - out_h) as i64 > (in_w as i64 - out_w as i64) * 2);
-    let h = Coeffs::new(in_w, out_w);
-    let v = Coeffs::new(in_h, out_h);
+    let cols = win.left..win.left + win.width;
+    let rows = win.top..win.top + win.height;
+    // Coefficients of the crop window only, indexed from 0 (see `Coeffs::window`).
+    let h = Coeffs::window(in_w, out_w, cols.clone());
+    let v = Coeffs::window(in_h, out_h, rows.clone());
+    let (out_cols, out_rows) = (0..win.width, 0..win.height);
     // Generic pass helpers over a (width × height) u16 grid.
     let hpass = |grid: &[u16],
                  gw: usize,
@@ -457,21 +497,19 @@ fn resample_u16(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Vec<u1
         }
         out
     };
-    let cols = win.left..win.left + win.width;
-    let rows = win.top..win.top + win.height;
     match (need_h, need_v) {
         (false, false) => crop(src, win).wide,
-        (true, false) => hpass(&src.wide, in_w, rows, 0, cols),
-        (false, true) => vpass(&src.wide, in_w, 0, rows, cols),
+        (true, false) => hpass(&src.wide, in_w, rows, 0, out_cols),
+        (false, true) => vpass(&src.wide, in_w, 0, out_rows, cols),
         (true, true) if horizontal_first => {
-            let (y0, y1) = v.input_span(rows.clone());
-            let tmp = hpass(&src.wide, in_w, y0..y1, 0, cols);
-            vpass(&tmp, win.width, y0, rows, 0..win.width)
+            let (y0, y1) = v.input_span(out_rows.clone());
+            let tmp = hpass(&src.wide, in_w, y0..y1, 0, out_cols.clone());
+            vpass(&tmp, win.width, y0, out_rows, out_cols)
         }
         (true, true) => {
-            let (x0, x1) = h.input_span(cols.clone());
-            let tmp = vpass(&src.wide, in_w, 0, rows, x0..x1);
-            hpass(&tmp, x1 - x0, 0..win.height, x0, cols)
+            let (x0, x1) = h.input_span(out_cols.clone());
+            let tmp = vpass(&src.wide, in_w, 0, out_rows, x0..x1);
+            hpass(&tmp, x1 - x0, 0..win.height, x0, out_cols)
         }
     }
 }
@@ -500,7 +538,7 @@ fn nearest_window(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Rast
     let xt = tab(src.width, out_w);
     let yt = tab(src.height, out_h);
     let c = src.mode.channels();
-    let mut data = vec![0u8; win.width * win.height * c];
+    let mut data = scratch::take_zeroed(win.width * win.height * c);
     for (r, yy) in (win.top..win.top + win.height).enumerate() {
         let Some(y) = yt[yy] else { continue };
         for (j, xx) in (win.left..win.left + win.width).enumerate() {

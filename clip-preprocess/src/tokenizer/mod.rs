@@ -52,6 +52,9 @@ pub const SOT: u32 = 49406;
 pub const EOT: u32 = 49407;
 /// The context length of every released CLIP model.
 pub const DEFAULT_CONTEXT_LENGTH: usize = 77;
+/// The largest context length accepted: far above any CLIP model's (77), and small enough
+/// that a row is a bounded allocation whatever number the caller passes.
+pub const MAX_CONTEXT_LENGTH: usize = 1 << 16;
 
 /// Errors of the tokenizer.
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +71,11 @@ pub enum TokenizerError {
         /// The context length asked for.
         context_length: usize,
     },
-    /// The context length cannot hold SOT and EOT (it must be at least 2).
-    #[error("context length {context_length} is too small (at least 2 are needed)")]
+    /// The context length cannot hold SOT and EOT (it must be at least 2), or is above
+    /// [`MAX_CONTEXT_LENGTH`].
+    #[error(
+        "context length {context_length} is outside 2..={MAX_CONTEXT_LENGTH} (2 for the start and end tokens)"
+    )]
     ContextLength {
         /// The context length asked for.
         context_length: usize,
@@ -116,6 +122,15 @@ impl std::fmt::Debug for Tokenizer {
             .field("sot", &self.vocab.sot)
             .field("eot", &self.vocab.eot)
             .finish_non_exhaustive()
+    }
+}
+
+/// [`TokenizerError::ContextLength`] unless `2 <= context_length <= MAX_CONTEXT_LENGTH`.
+fn check_context_length(context_length: usize) -> Result<(), TokenizerError> {
+    if (2..=MAX_CONTEXT_LENGTH).contains(&context_length) {
+        Ok(())
+    } else {
+        Err(TokenizerError::ContextLength { context_length })
     }
 }
 
@@ -234,16 +249,15 @@ impl Tokenizer {
     ///
     /// # Errors
     /// [`TokenizerError::TooLong`] (the first text that does not fit, without
-    /// `truncate`), [`TokenizerError::ContextLength`] if `context_length < 2`.
+    /// `truncate`), [`TokenizerError::ContextLength`] if `context_length` is outside
+    /// `2..=`[`MAX_CONTEXT_LENGTH`].
     pub fn tokenize<S: AsRef<str>>(
         &self,
         texts: &[S],
         context_length: usize,
         truncate: bool,
     ) -> Result<Array2<i32>, TokenizerError> {
-        if context_length < 2 {
-            return Err(TokenizerError::ContextLength { context_length });
-        }
+        check_context_length(context_length)?;
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
         let rows = self.rows_parallel(&texts, context_length, truncate);
         let mut out = Array2::<i32>::zeros((texts.len(), context_length));
@@ -345,9 +359,7 @@ impl Tokenizer {
         context_length: usize,
         truncate: bool,
     ) -> Result<Vec<u32>, TokenizerError> {
-        if context_length < 2 {
-            return Err(TokenizerError::ContextLength { context_length });
-        }
+        check_context_length(context_length)?;
         let (ids, stopped) = self.encode_limited(text, context_length.saturating_sub(1));
         let mut row = Vec::with_capacity(context_length);
         row.push(self.vocab.sot);

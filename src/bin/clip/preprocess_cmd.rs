@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::Context;
-use clip_preprocess::image::{Fidelity, PreprocessConfig, Preprocessor, CLIP_MEAN, CLIP_STD};
+use clip_preprocess::image::{
+    Fidelity, PreprocessConfig, Preprocessor, CLIP_MEAN, CLIP_STD, MAX_IMAGE_SIZE,
+};
 use ndarray::Array3;
 
 /// Arguments of `clip preprocess`.
@@ -39,8 +41,8 @@ pub struct Args {
 
 /// Runs `clip preprocess`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.size == 0 {
-        anyhow::bail!("--size must be at least 1");
+    if args.size == 0 || args.size > MAX_IMAGE_SIZE {
+        anyhow::bail!("--size must be in 1..={MAX_IMAGE_SIZE}");
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;

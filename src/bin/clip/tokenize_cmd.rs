@@ -18,7 +18,9 @@ use std::process::ExitCode;
 use std::sync::{mpsc, Mutex};
 
 use anyhow::{bail, Context};
-use clip_rs::preprocess::tokenizer::{Tokenizer, TokenizerError, DEFAULT_CONTEXT_LENGTH};
+use clip_rs::preprocess::tokenizer::{
+    Tokenizer, TokenizerError, DEFAULT_CONTEXT_LENGTH, MAX_CONTEXT_LENGTH,
+};
 
 /// Arguments of `clip tokenize`.
 #[derive(clap::Args)]
@@ -56,8 +58,8 @@ struct Done {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.context_length < 2 {
-        bail!("--context-length must be at least 2 (SOT and EOT)");
+    if !(2..=MAX_CONTEXT_LENGTH).contains(&args.context_length) {
+        bail!("--context-length must be in 2..={MAX_CONTEXT_LENGTH} (2 for SOT and EOT)");
     }
     let tok = Tokenizer::new();
     let stdin = io::stdin();

@@ -1,0 +1,67 @@
+//! Image bytes → `Preprocessor::preprocess_bytes`, the whole exact path (format detection,
+//! header checks, decode, resize, crop, RGB conversion, normalisation), plus
+//! `Fidelity::Throughput` for JPEGs and the scalar resize kernels as an oracle of the SIMD
+//! ones.
+//!
+//! Invariants: no panic, no hang, no huge allocation; a tensor comes back with the requested
+//! shape and only finite values; the scalar kernels give the same bits as the dispatched ones.
+#![no_main]
+
+use clip_preprocess::image::{Fidelity, Limits, PreprocessConfig, Preprocessor};
+use libfuzzer_sys::fuzz_target;
+
+/// Pixels a fuzzed header may announce. The library's default is Pillow's 178,956,970; a
+/// lower limit keeps each execution fast (the check itself is the same code).
+const MAX_PIXELS: u64 = 1 << 22;
+
+fuzz_target!(|data: &[u8]| {
+    // Output side from the input's length: small sides keep executions fast, and every
+    // 97th length uses CLIP's real 224.
+    let side = if data.len() % 97 == 0 {
+        224
+    } else {
+        1 + (data.len() % 48) as u32
+    };
+    let config = PreprocessConfig::new(
+        side,
+        clip_preprocess::image::CLIP_MEAN,
+        clip_preprocess::image::CLIP_STD,
+    );
+    let limits = Limits::new().with_max_pixels(MAX_PIXELS);
+    let exact = Preprocessor::new(config).with_limits(limits);
+    let n = side as usize;
+
+    let result = exact.preprocess_bytes(data);
+    if let Ok(tensor) = &result {
+        assert_eq!(tensor.shape(), &[3, n, n]);
+        assert!(tensor.iter().all(|v| v.is_finite()), "non-finite output");
+    }
+
+    // The scalar kernels are the SIMD kernels' oracle: same bits, same verdict.
+    if data.len() % 4 == 0 {
+        let scalar = exact
+            .clone()
+            .with_scalar_kernels(true)
+            .preprocess_bytes(data);
+        match (&result, &scalar) {
+            (Ok(a), Ok(b)) => {
+                let same = a
+                    .iter()
+                    .zip(b.iter())
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "scalar and dispatched kernels differ");
+            }
+            (Err(_), Err(_)) => {}
+            _ => panic!("scalar and dispatched kernels disagree on success"),
+        }
+    }
+
+    // Throughput mode differs from the exact one only for JPEGs.
+    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        let fast = exact.clone().with_fidelity(Fidelity::Throughput);
+        if let Ok(tensor) = fast.preprocess_bytes(data) {
+            assert_eq!(tensor.shape(), &[3, n, n]);
+            assert!(tensor.iter().all(|v| v.is_finite()), "non-finite output");
+        }
+    }
+});
