@@ -17,7 +17,7 @@
 //! | `preprocess` | `paths`, `out`? | `times` (one per image: read + decode + resize + crop + normalize) |
 //! | `tokenize` | `texts`, `out`? | `times` (one per text, `truncate = true`) |
 //! | `encode_image` | `name`, `pixels` (.npy `[N,3,S,S]`), `batch`, `out`? | `times` (one per batch) |
-//! | `encode_text` | `name`, `tokens` (.npy int32 `[N,77]`), `batch`, `bucket`?, `out`? | `times` (one per batch; with `bucket: true` one for all: `Clip::encode_tokens`, rows grouped by length; `batch` must be the model's batch size) |
+//! | `encode_text` | `name`, `tokens` (.npy int32 `[N,77]`), `batch`, `bucket`?, `out`? | `times` (one per batch; with `bucket: true` one for all: `Clip::encode_tokens` at batch size `batch`, rows grouped by length) |
 //! | `embed_text` | `name`, `texts`, `out`? | `times` (one per text: tokenize + encode at batch 1) |
 //! | `quit` | | |
 //!
@@ -175,17 +175,20 @@ impl State {
                 let mut times = Vec::new();
                 if cmd.get("bucket").and_then(Value::as_bool) == Some(true) {
                     // The library's own path: `Clip::encode_tokens` groups rows by length
-                    // (clip_core::batching::length_buckets) into batches of its batch size.
-                    if batch != clip.batch_size() {
-                        return Err(format!(
-                            "bucketed encoding runs at the model's batch size {}, not {batch}",
-                            clip.batch_size()
-                        )
-                        .into());
-                    }
+                    // (clip_core::batching::length_buckets) into batches of its batch size,
+                    // set to `batch` for this call.
+                    let name = string(cmd, "name")?;
+                    let model = self
+                        .models
+                        .remove(&name)
+                        .ok_or_else(|| format!("no model loaded as {name:?}"))?;
+                    let previous = model.batch_size();
+                    let model = model.with_batch_size(batch);
                     let t = Instant::now();
-                    let embeds = clip.encode_tokens(tokens.view())?;
+                    let result = model.encode_tokens(tokens.view());
                     times.push(t.elapsed().as_secs_f64());
+                    self.models.insert(name, model.with_batch_size(previous));
+                    let embeds = result?;
                     if let Some(out) = cmd.get("out").and_then(Value::as_str) {
                         write_npy(out, &embeds)?;
                     }

@@ -29,11 +29,12 @@ pub struct ModelArgs {
     /// Do not print which device runs the model.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Do not keep ONNX Runtime's optimised graphs in the cache directory
-    /// ($CLIP_RS_CACHE_DIR, else $XDG_CACHE_HOME/clip-rs/onnx or ~/.cache/clip-rs/onnx),
-    /// which makes later starts ~0.5 s faster per model part.
+    /// Keep ONNX Runtime's optimised graphs in a cache directory ($CLIP_RS_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/clip-rs/onnx or ~/.cache/clip-rs/onnx) and load them from there next
+    /// time. Off by default: measured on a 2-core x86 machine with ViT-B/32 it did not make
+    /// start-up faster and raised peak memory (docs/performance.md).
     #[arg(long)]
-    pub no_model_cache: bool,
+    pub model_cache: bool,
 }
 
 /// Which of the model's two towers a command uses.
@@ -61,7 +62,7 @@ impl ModelArgs {
         if let Some(spinning) = spinning {
             options = options.with_spinning(spinning);
         }
-        if !self.no_model_cache {
+        if self.model_cache {
             if let Some(dir) = clip_rs::default_model_cache_dir() {
                 options = options.with_model_cache(dir);
             }

@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         device: args.device,
         ort_lib: None,
         quiet: false,
-        no_model_cache: false,
+        model_cache: false,
     };
     let start = Instant::now();
     let clip = model.load(crate::common::Towers::Both, None)?;
