@@ -458,7 +458,7 @@ def main():
 
     a, b = alternate(f"text encode batch {tb}, length-bucketed", ref_txt_b32, rs_txt_bucket, reps)
     row("text_b32_bucketed", f"text encode, same {len(texts)} texts, batch size {tb} through the library "
-        "(`Clip::encode_tokens`: rows grouped by length into ≤ {tb}-row runs)", "ms", a, b, scale=1e3, target=2.0,
+        f"(`Clip::encode_tokens`: rows grouped by length into ≤ {tb}-row runs)", "ms", a, b, scale=1e3, target=2.0,
         fidelity=f"cos ≥ {cos_min(ref_txt, np.load(out_tbk)):.6f}")
 
     # 5. File -> embedding at batch 1: the reference's per-file loop alone vs the whole
