@@ -121,9 +121,13 @@ impl OrtOptions {
     }
 
     /// Keeps ONNX Runtime's optimised graph of each tower in `dir` and loads it from there
-    /// next time, skipping graph optimisation (ViT-B/32 session creation ~0.9–1.5 s →
-    /// ~0.5 s per tower). Off by default; [`default_model_cache_dir`](crate::default_model_cache_dir)
-    /// is a sensible place.
+    /// next time, skipping graph optimisation. Off by default;
+    /// [`default_model_cache_dir`](crate::default_model_cache_dir) is a sensible place.
+    ///
+    /// Whether it pays depends on the model and machine: for ViT-B/32 on a 2-core x86 VM
+    /// (docs/performance.md, proposal 5) creating the image session went from 0.65–1.3 s to
+    /// 0.56–0.67 s, but checksumming the cached graph ate most of that and peak RSS rose by
+    /// ~100–190 MiB, so whole processes were not faster. Measure before turning it on.
     ///
     /// An entry is used only if it was written for the same model file (path, size and
     /// modification time), the same ONNX Runtime build, the same CPU features, the same
