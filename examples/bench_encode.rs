@@ -17,7 +17,7 @@
 //! | `preprocess` | `paths`, `out`? | `times` (one per image: read + decode + resize + crop + normalize) |
 //! | `tokenize` | `texts`, `out`? | `times` (one per text, `truncate = true`) |
 //! | `encode_image` | `name`, `pixels` (.npy `[N,3,S,S]`), `batch`, `out`? | `times` (one per batch) |
-//! | `encode_text` | `name`, `tokens` (.npy int32 `[N,77]`), `batch`, `bucket`?, `out`? | `times` (one per batch; with `bucket: true` one for all, rows grouped by length) |
+//! | `encode_text` | `name`, `tokens` (.npy int32 `[N,77]`), `batch`, `bucket`?, `out`? | `times` (one per batch; with `bucket: true` one for all: `Clip::encode_tokens` at batch size `batch`, rows grouped by length) |
 //! | `embed_text` | `name`, `texts`, `out`? | `times` (one per text: tokenize + encode at batch 1) |
 //! | `quit` | | |
 //!
@@ -84,7 +84,10 @@ impl State {
     fn handle(&mut self, cmd: &Value) -> Res<Value> {
         match string(cmd, "cmd")?.as_str() {
             "load" => {
-                let options = OrtOptions::new().with_intra_threads(number(cmd, "threads")?);
+                // Eager: `load_s` includes creating both towers, and no timed call pays for it.
+                let options = OrtOptions::new()
+                    .with_intra_threads(number(cmd, "threads")?)
+                    .with_eager_loading(true);
                 let start = Instant::now();
                 let clip = clip_rs::load(string(cmd, "model")?, &options)?.with_truncation(true);
                 let load_s = start.elapsed().as_secs_f64();
@@ -171,15 +174,21 @@ impl State {
                 let mut embeds = Array2::<f32>::zeros((n, clip.config().embed_dim));
                 let mut times = Vec::new();
                 if cmd.get("bucket").and_then(Value::as_bool) == Some(true) {
+                    // The library's own path: `Clip::encode_tokens` groups rows by length
+                    // (clip_core::batching::length_buckets) into batches of its batch size,
+                    // set to `batch` for this call.
+                    let name = string(cmd, "name")?;
+                    let model = self
+                        .models
+                        .remove(&name)
+                        .ok_or_else(|| format!("no model loaded as {name:?}"))?;
+                    let previous = model.batch_size();
+                    let model = model.with_batch_size(batch);
                     let t = Instant::now();
-                    for group in length_buckets(tokens.view(), batch) {
-                        let rows = tokens.select(Axis(0), &group);
-                        let out = clip.encoder().encode_text_batch(rows.view())?;
-                        for (row, &index) in group.iter().enumerate() {
-                            embeds.row_mut(index).assign(&out.row(row));
-                        }
-                    }
+                    let result = model.encode_tokens(tokens.view());
                     times.push(t.elapsed().as_secs_f64());
+                    self.models.insert(name, model.with_batch_size(previous));
+                    let embeds = result?;
                     if let Some(out) = cmd.get("out").and_then(Value::as_str) {
                         write_npy(out, &embeds)?;
                     }
@@ -218,56 +227,6 @@ impl State {
             other => Err(format!("unknown command {other:?}").into()),
         }
     }
-}
-
-/// Groups of row indices, each at most `max_batch` rows, that run the text tower on less
-/// padding: rows sorted by their EOT position, then cut where it lowers
-/// `sum(rows x widest row) + RUN_COST` over the groups (exact dynamic programme; the tower's
-/// cost is about linear in rows x width, and each run pays a fixed cost worth about
-/// `RUN_COST` token positions). A sketch of what `Clip::encode_tokens` could do: results do
-/// not change, since each row's embedding depends only on its own tokens up to its EOT.
-fn length_buckets(tokens: ndarray::ArrayView2<'_, i32>, max_batch: usize) -> Vec<Vec<usize>> {
-    /// Fixed cost of one session run, in token positions (measured order of magnitude:
-    /// ~1-2 ms per run against ~0.05 ms per token position at 2 threads).
-    const RUN_COST: usize = 32;
-    let width = |row: ndarray::ArrayView1<'_, i32>| {
-        let mut best = 0;
-        for (i, &v) in row.iter().enumerate() {
-            if v > row[best] {
-                best = i;
-            }
-        }
-        best + 1
-    };
-    let mut order: Vec<(usize, usize)> = tokens
-        .outer_iter()
-        .enumerate()
-        .map(|(i, row)| (width(row), i))
-        .collect();
-    order.sort_unstable();
-    let n = order.len();
-    // best[j]: least cost of the first j sorted rows; cut[j]: where its last group starts.
-    let mut best = vec![usize::MAX; n + 1];
-    let mut cut = vec![0; n + 1];
-    best[0] = 0;
-    for j in 1..=n {
-        for i in j.saturating_sub(max_batch)..j {
-            let cost = best[i] + (j - i) * order[j - 1].0 + RUN_COST;
-            if cost < best[j] {
-                best[j] = cost;
-                cut[j] = i;
-            }
-        }
-    }
-    let mut groups = Vec::new();
-    let mut j = n;
-    while j > 0 {
-        let i = cut[j];
-        groups.push(order[i..j].iter().map(|&(_, index)| index).collect());
-        j = i;
-    }
-    groups.reverse();
-    groups
 }
 
 /// An error and its causes on one line.

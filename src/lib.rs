@@ -55,10 +55,13 @@ pub use crate::hub::FromPretrained;
 
 pub use clip_core::zero_shot::{ZeroShotClassifier, ZeroShotError};
 pub use clip_core::{
-    embedding, search, similarity, zero_shot, AsImageInput, Clip, Encoder, Error, ImageInput,
-    ModelConfig, Result, DEFAULT_BATCH_SIZE,
+    batching, embedding, search, similarity, zero_shot, AsImageInput, Clip, Encoder, Error,
+    Failures, ImageInput, ModelConfig, Result, DEFAULT_BATCH_SIZE,
 };
-pub use clip_ort::{Device, GraphOptimization, Layout, OrtEncoder, OrtError, OrtOptions, Provider};
+pub use clip_ort::{
+    default_model_cache_dir, Device, GraphOptimization, Layout, OrtEncoder, OrtError, OrtOptions,
+    Provider,
+};
 pub use clip_preprocess as preprocess;
 pub use clip_preprocess::image::Preprocessor;
 pub use clip_preprocess::tokenizer::Tokenizer;

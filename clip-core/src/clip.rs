@@ -95,6 +95,33 @@ impl ImageInput<'_> {
     }
 }
 
+/// The inputs that failed in [`Clip::encode_images_partial`]: each one's position in the
+/// caller's list and its error, in input order.
+pub type Failures = Vec<(usize, Error)>;
+
+/// One preprocessed batch on its way from the producer thread to the encoder.
+struct Prepared {
+    /// `[len, 3, S, S]`; the first `rows.len()` rows hold images.
+    pixels: Array4<f32>,
+    /// The caller's index of each filled row.
+    rows: Vec<usize>,
+    /// Images that failed, with the caller's index.
+    failures: Vec<(usize, Error)>,
+}
+
+/// Checks that an encoder returned `[rows, dim]`, so placing its rows cannot panic.
+fn check_embeds(embeds: &Array2<f32>, rows: usize, dim: usize) -> Result<()> {
+    if embeds.dim() != (rows, dim) {
+        return Err(Error::EncoderOutput {
+            reason: format!(
+                "shape {:?} for a batch of {rows}, expected [{rows}, {dim}]",
+                embeds.dim()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A CLIP model ready to embed images and texts: an [`Encoder`] plus the exact
 /// preprocessing and tokenizer the reference uses.
 ///
@@ -168,6 +195,11 @@ impl Clip {
     pub fn with_truncation(mut self, truncate: bool) -> Self {
         self.truncate = truncate;
         self
+    }
+
+    /// How many images or texts go to the encoder at once.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
     }
 
     /// The model's configuration.
@@ -245,19 +277,130 @@ impl Clip {
 
     /// Embeds images, `[N, D]` in input order, in batches of [`Clip::with_batch_size`].
     ///
+    /// With more than one batch, a second thread decodes and preprocesses batch k+1 while
+    /// the encoder runs batch k (at most two batches of pixels wait at any time, and each
+    /// image is decoded only while its row is filled, so memory stays bounded however many
+    /// files there are). Results and their order are those of doing it one batch at a time.
+    ///
     /// The first image that fails stops the call with an error naming it; to keep going past
-    /// bad files, preprocess them one by one and call [`Clip::encode_pixels`].
+    /// bad files, use [`Clip::encode_images_partial`].
     pub fn encode_images<I: AsImageInput>(&self, inputs: &[I]) -> Result<Array2<f32>> {
-        let dim = self.config().embed_dim;
-        let mut out = Array2::<f32>::zeros((inputs.len(), dim));
-        for (chunk_index, chunk) in inputs.chunks(self.batch_size).enumerate() {
-            let start = chunk_index * self.batch_size;
-            let pixels = self.preprocess_batch(chunk, start)?;
-            let embeds = self.encoder.encode_image_batch(pixels.view())?;
-            out.slice_mut(s![start..start + chunk.len(), ..])
-                .assign(&embeds);
+        let (embeds, mut failures) = self.encode_images_inner(inputs, true)?;
+        match failures.pop() {
+            Some((_, err)) => Err(err),
+            None => Ok(embeds),
         }
-        Ok(out)
+    }
+
+    /// Like [`Clip::encode_images`], but an image that cannot be read or decoded does not
+    /// stop the call: its row is NaN, and it is listed with its error (by position, in input
+    /// order). An encoder failure still fails the whole call.
+    pub fn encode_images_partial<I: AsImageInput>(
+        &self,
+        inputs: &[I],
+    ) -> Result<(Array2<f32>, Failures)> {
+        self.encode_images_inner(inputs, false)
+    }
+
+    /// The image pipeline. With `stop_at_first_failure`, the returned failures hold at most
+    /// one entry, and no batch after it is encoded.
+    fn encode_images_inner<I: AsImageInput>(
+        &self,
+        inputs: &[I],
+        stop_at_first_failure: bool,
+    ) -> Result<(Array2<f32>, Failures)> {
+        let dim = self.config().embed_dim;
+        let mut out = Array2::<f32>::from_elem((inputs.len(), dim), f32::NAN);
+        let mut failures = Vec::new();
+        // `ImageInput` is `Copy + Sync` whatever `I` is, so the producer thread can hold it.
+        let inputs: Vec<ImageInput<'_>> = inputs.iter().map(AsImageInput::as_image_input).collect();
+        let batches = inputs
+            .chunks(self.batch_size)
+            .enumerate()
+            .map(|(k, chunk)| (k * self.batch_size, chunk));
+        let mut consume = |prepared: Prepared| -> Result<bool> {
+            if stop_at_first_failure && !prepared.failures.is_empty() {
+                // The call fails: encoding the rows before the failure would be wasted.
+                failures.extend(prepared.failures);
+                return Ok(false);
+            }
+            let ok = prepared.rows.len();
+            if ok > 0 {
+                let embeds =
+                    self.encoder
+                        .encode_image_batch(prepared.pixels.slice(s![..ok, .., .., ..]))?;
+                check_embeds(&embeds, ok, dim)?;
+                for (row, &index) in prepared.rows.iter().enumerate() {
+                    out.row_mut(index).assign(&embeds.row(row));
+                }
+            }
+            failures.extend(prepared.failures);
+            Ok(true)
+        };
+        if inputs.len() <= self.batch_size {
+            // One batch: nothing to overlap, so no thread.
+            for (start, chunk) in batches {
+                if !consume(self.prepare_batch(chunk, start, stop_at_first_failure))? {
+                    break;
+                }
+            }
+        } else {
+            std::thread::scope(|scope| -> Result<()> {
+                // Capacity 1: the producer fills batch k+1 while batch k is encoded and
+                // waits when one more is ready; dropping `receiver` stops it.
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
+                scope.spawn(move || {
+                    for (start, chunk) in batches {
+                        let prepared = self.prepare_batch(chunk, start, stop_at_first_failure);
+                        let stop = stop_at_first_failure && !prepared.failures.is_empty();
+                        if sender.send(prepared).is_err() || stop {
+                            break;
+                        }
+                    }
+                });
+                for prepared in receiver {
+                    if !consume(prepared)? {
+                        break;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        if stop_at_first_failure {
+            failures.truncate(1);
+        }
+        Ok((out, failures))
+    }
+
+    /// Preprocesses one batch into the first rows of a `[len, 3, S, S]` tensor; rows of
+    /// images that fail are skipped (and, with `stop_at_first_failure`, so is the rest).
+    fn prepare_batch(
+        &self,
+        chunk: &[ImageInput<'_>],
+        start: usize,
+        stop_at_first_failure: bool,
+    ) -> Prepared {
+        let size = self.config().image_size as usize;
+        let mut pixels = Array4::<f32>::zeros((chunk.len(), 3, size, size));
+        let mut rows = Vec::with_capacity(chunk.len());
+        let mut failures = Vec::new();
+        for (offset, input) in chunk.iter().enumerate() {
+            let index = start + offset;
+            match self.preprocess_into(*input, index, pixels.index_axis_mut(Axis(0), rows.len())) {
+                Ok(()) => rows.push(index),
+                Err(err) => {
+                    failures.push((index, err));
+                    if stop_at_first_failure {
+                        break;
+                    }
+                }
+            }
+        }
+        Prepared {
+            pixels,
+            rows,
+            failures,
+        }
     }
 
     /// Embeds already preprocessed images `[N, 3, S, S]` in batches.
@@ -269,6 +412,7 @@ impl Clip {
             let embeds =
                 self.encoder
                     .encode_image_batch(pixels.slice(s![start..end, .., .., ..]))?;
+            check_embeds(&embeds, end - start, self.config().embed_dim)?;
             out.slice_mut(s![start..end, ..]).assign(&embeds);
         }
         Ok(out)
@@ -294,16 +438,23 @@ impl Clip {
         self.encode_tokens(tokens.view())
     }
 
-    /// Embeds token ids `[N, L]` (from [`Clip::tokenize`]) in batches.
+    /// Embeds token ids `[N, L]` (from [`Clip::tokenize`]), `[N, D]` in input order.
+    ///
+    /// Rows are grouped by length into batches of at most [`Clip::with_batch_size`] rows
+    /// ([`batching::length_buckets`](crate::batching::length_buckets)), so a few long texts
+    /// do not make every short one run at their width. The embeddings are the same as
+    /// encoding the rows in any other grouping: each row depends only on its own tokens up
+    /// to its end-of-text token.
     pub fn encode_tokens(&self, tokens: ArrayView2<'_, i32>) -> Result<Array2<f32>> {
         let n = tokens.nrows();
         let mut out = Array2::<f32>::zeros((n, self.config().embed_dim));
-        for start in (0..n).step_by(self.batch_size) {
-            let end = (start + self.batch_size).min(n);
-            let embeds = self
-                .encoder
-                .encode_text_batch(tokens.slice(s![start..end, ..]))?;
-            out.slice_mut(s![start..end, ..]).assign(&embeds);
+        for group in crate::batching::length_buckets(tokens, self.batch_size) {
+            let rows = tokens.select(Axis(0), &group);
+            let embeds = self.encoder.encode_text_batch(rows.view())?;
+            check_embeds(&embeds, group.len(), self.config().embed_dim)?;
+            for (row, &index) in group.iter().enumerate() {
+                out.row_mut(index).assign(&embeds.row(row));
+            }
         }
         Ok(out)
     }
@@ -327,5 +478,219 @@ impl Clip {
         Ok(similarity::softmax_rows(
             self.logits(image_embeds, text_embeds)?.view(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A text "tower" that, like clip-ort, trims each batch after its last EOT, and whose
+    /// embedding of a row depends only on the row's tokens up to its EOT. Records each
+    /// batch's (rows, width).
+    struct FakeEncoder {
+        config: ModelConfig,
+        calls: Mutex<Vec<(usize, usize)>>,
+    }
+
+    impl FakeEncoder {
+        fn new() -> Self {
+            Self {
+                config: ModelConfig::new(3, 224, 0.0),
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Encoder for FakeEncoder {
+        fn config(&self) -> &ModelConfig {
+            &self.config
+        }
+        fn encode_image_batch(&self, pixels: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+            let mut out = Array2::zeros((pixels.len_of(Axis(0)), 3));
+            for (image, mut o) in pixels.outer_iter().zip(out.rows_mut()) {
+                o[0] = image.sum();
+                o[1] = image[[0, 0, 0]];
+                o[2] = image[[2, 100, 50]];
+            }
+            Ok(out)
+        }
+        fn encode_text_batch(&self, ids: ArrayView2<'_, i32>) -> Result<Array2<f32>> {
+            let eot = |row: ndarray::ArrayView1<'_, i32>| {
+                let mut best = 0;
+                for (i, &v) in row.iter().enumerate() {
+                    if v > row[best] {
+                        best = i;
+                    }
+                }
+                best
+            };
+            let width = ids.rows().into_iter().map(eot).max().map_or(0, |e| e + 1);
+            self.calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((ids.nrows(), width));
+            let mut out = Array2::zeros((ids.nrows(), 3));
+            for (row, mut o) in ids.rows().into_iter().zip(out.rows_mut()) {
+                let e = eot(row);
+                let prefix = row.slice(s![..=e]);
+                o[0] = e as f32;
+                o[1] = prefix.iter().map(|&v| v as f32).sum();
+                o[2] = prefix
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (i as f32 + 1.0) * (v % 97) as f32)
+                    .sum();
+            }
+            Ok(out)
+        }
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    fn texts() -> Vec<String> {
+        let long = "a long passage of words that goes on and on ".repeat(8);
+        (0..70)
+            .map(|i| match i % 7 {
+                0 => format!("{} {i}", long),
+                1 | 4 => format!("a photo of a number {i}"),
+                2 => format!("{i}"),
+                _ => format!("a {i} drawn in ink on a wall of an old house near the river"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bucketed_text_batches_match_one_by_one_in_caller_order() {
+        let clip = Clip::new(FakeEncoder::new())
+            .with_truncation(true)
+            .with_batch_size(16);
+        let texts = texts();
+        let tokens = clip.tokenize(&texts).unwrap_or_else(|e| panic!("{e}"));
+        let together = clip
+            .encode_tokens(tokens.view())
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (i, text) in texts.iter().enumerate() {
+            let alone = clip.encode_text(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(together.row(i), alone, "row {i}");
+        }
+        // Unbucketed: fixed chunks straight to the encoder.
+        for start in (0..texts.len()).step_by(16) {
+            let end = (start + 16).min(texts.len());
+            let direct = clip
+                .encoder()
+                .encode_text_batch(tokens.slice(s![start..end, ..]))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(together.slice(s![start..end, ..]), direct);
+        }
+    }
+
+    #[test]
+    fn bucketing_runs_fewer_token_positions() {
+        let encoder = std::sync::Arc::new(FakeEncoder::new());
+        let clip = Clip::new(encoder.clone())
+            .with_truncation(true)
+            .with_batch_size(32);
+        let tokens = clip.tokenize(&texts()).unwrap_or_else(|e| panic!("{e}"));
+        clip.encode_tokens(tokens.view())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let calls = encoder
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        assert!(calls.iter().all(|&(rows, _)| rows <= 32));
+        assert_eq!(calls.iter().map(|&(rows, _)| rows).sum::<usize>(), 70);
+        let positions: usize = calls.iter().map(|&(rows, width)| rows * width).sum();
+        // Fixed chunks of 32 would each contain a 77-token passage: 70 x 77 positions.
+        assert!(positions < 70 * 77 / 2, "{calls:?}");
+    }
+
+    fn images(n: usize) -> Vec<image::DynamicImage> {
+        (0..n)
+            .map(|i| {
+                let i = i as u32;
+                image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(40 + i, 30, |x, y| {
+                    image::Rgb([(x * 7 + i) as u8, (y * 5) as u8, (x + y + 3 * i) as u8])
+                }))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pipelined_images_match_one_by_one_in_caller_order() {
+        let photos = images(21);
+        for batch in [1, 4, 32] {
+            let clip = Clip::new(FakeEncoder::new()).with_batch_size(batch);
+            let together = clip
+                .encode_images(&photos)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(together.nrows(), 21);
+            for (i, photo) in photos.iter().enumerate() {
+                let alone = clip.encode_image(photo).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(together.row(i), alone, "batch {batch}, image {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn image_failures_stop_or_are_listed() {
+        let photos = images(10);
+        let junk: &[u8] = b"not an image";
+        let mut inputs: Vec<ImageInput<'_>> = photos.iter().map(ImageInput::Image).collect();
+        inputs[3] = ImageInput::Bytes(junk);
+        inputs[8] = ImageInput::Bytes(junk);
+        let clip = Clip::new(FakeEncoder::new()).with_batch_size(2);
+        match clip.encode_images(&inputs) {
+            Err(Error::Image { input, .. }) => assert_eq!(input, "#3 (bytes)"),
+            other => panic!("{other:?}"),
+        }
+        let (embeds, failures) = clip
+            .encode_images_partial(&inputs)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let failed: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
+        assert_eq!(failed, vec![3, 8]);
+        for (i, row) in embeds.rows().into_iter().enumerate() {
+            assert_eq!(
+                row.iter().all(|v| v.is_nan()),
+                failed.contains(&i),
+                "row {i}"
+            );
+        }
+        let nine = clip
+            .encode_image(&photos[9])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(embeds.row(9), nine);
+    }
+
+    #[test]
+    fn wrong_encoder_output_is_an_error() {
+        struct Short(ModelConfig);
+        impl Encoder for Short {
+            fn config(&self) -> &ModelConfig {
+                &self.0
+            }
+            fn encode_image_batch(&self, _: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+                Ok(Array2::zeros((1, 3)))
+            }
+            fn encode_text_batch(&self, _: ArrayView2<'_, i32>) -> Result<Array2<f32>> {
+                Ok(Array2::zeros((1, 2)))
+            }
+            fn describe(&self) -> String {
+                "short".into()
+            }
+        }
+        let clip = Clip::new(Short(ModelConfig::new(3, 8, 0.0)));
+        assert!(matches!(
+            clip.encode_texts(&["a", "b"]),
+            Err(Error::EncoderOutput { .. })
+        ));
+        let pixels = Array4::<f32>::zeros((2, 3, 8, 8));
+        assert!(matches!(
+            clip.encode_pixels(pixels.view()),
+            Err(Error::EncoderOutput { .. })
+        ));
     }
 }

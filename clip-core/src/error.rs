@@ -54,6 +54,13 @@ pub enum Error {
     /// A text could not be tokenized (for example: too long without truncation).
     #[error("text could not be tokenized")]
     Tokenize(#[from] TokenizerError),
+    /// An [`Encoder`](crate::Encoder) returned embeddings of the wrong shape (a backend bug,
+    /// or a model whose output does not match its configuration).
+    #[error("the encoder returned {reason}")]
+    EncoderOutput {
+        /// What came back and what was expected.
+        reason: String,
+    },
     /// The inference backend failed; the source is the backend's own typed error.
     #[error("inference backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod batching;
 mod clip;
 pub mod config;
 pub mod embedding;
@@ -25,7 +26,7 @@ pub mod similarity;
 pub mod store;
 pub mod zero_shot;
 
-pub use crate::clip::{AsImageInput, Clip, ImageInput, DEFAULT_BATCH_SIZE};
+pub use crate::clip::{AsImageInput, Clip, Failures, ImageInput, DEFAULT_BATCH_SIZE};
 pub use crate::config::ModelConfig;
 pub use crate::encoder::Encoder;
 pub use crate::error::{Error, Result};

@@ -116,6 +116,30 @@ pub(crate) fn bind(device: Device, builder: &mut SessionBuilder) -> Result<Provi
     }
 }
 
+/// Finds out once which provider `device` gives here, on a builder that is then dropped
+/// (registering a provider does not load any model), so that both towers run on the same
+/// provider and a strict device that is unavailable fails at load.
+pub(crate) fn resolve(
+    environment: &ort::environment::Environment,
+    device: Device,
+) -> Result<Provider, OrtError> {
+    let mut builder = ort::session::Session::builder(environment).map_err(OrtError::Environment)?;
+    bind(device, &mut builder)
+}
+
+/// Binds a session builder to a provider [`resolve`] chose.
+pub(crate) fn bind_resolved(
+    provider: Provider,
+    builder: &mut SessionBuilder,
+) -> Result<Provider, OrtError> {
+    let device = match provider {
+        Provider::Cpu => Device::Cpu,
+        Provider::Cuda => Device::Cuda,
+        Provider::TensorRt => Device::TensorRt,
+    };
+    bind(device, builder)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,12 @@
 //! [`OrtEncoder`]: a CLIP model's two towers on ONNX Runtime, as a [`clip_core::Encoder`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use clip_core::{Encoder, ModelConfig};
 use ndarray::{s, Array2, ArrayView2, ArrayView4};
 
-use crate::device::Provider;
+use crate::device::{self, Provider};
 use crate::error::OrtError;
 use crate::model_dir::{Layout, ModelFiles};
 use crate::options::OrtOptions;
@@ -14,47 +15,120 @@ use crate::tower::{Kind, Tower};
 
 /// A CLIP model on ONNX Runtime. `Send + Sync`; see [`OrtOptions::with_sessions`] for how
 /// concurrent calls are served.
+///
+/// Each tower's sessions are created when it is first needed (or at load with
+/// [`OrtOptions::with_eager_loading`]), so a program that only embeds images never loads
+/// the text tower.
 #[derive(Debug)]
 pub struct OrtEncoder {
     config: ModelConfig,
     layout: Layout,
-    visual: Tower,
-    textual: Tower,
+    visual: LazyTower,
+    textual: LazyTower,
+    options: OrtOptions,
+    provider: Provider,
     runtime: &'static Runtime,
+}
+
+/// A tower created on first use. A failed creation is not remembered: the next call tries
+/// again (and reports the same typed error if the file is still broken).
+#[derive(Debug)]
+struct LazyTower {
+    kind: Kind,
+    path: PathBuf,
+    tower: OnceLock<Tower>,
+    /// Serialises creation, so two threads never both create the same tower.
+    init: Mutex<()>,
+}
+
+impl LazyTower {
+    fn new(kind: Kind, path: &Path) -> Self {
+        Self {
+            kind,
+            path: path.to_owned(),
+            tower: OnceLock::new(),
+            init: Mutex::new(()),
+        }
+    }
 }
 
 impl OrtEncoder {
     /// Loads the model in `dir` (either layout of [`ModelFiles::discover`]).
     ///
-    /// Checks that each tower's inputs and outputs are those of a CLIP tower and agree with
-    /// the configuration (image size, embedding width), so a mismatch fails here, not at the
-    /// first call.
+    /// Checks here: the layout and configuration, the ONNX Runtime library, and the device
+    /// (a strict [`Device`](crate::Device) that is unavailable fails now). Each tower's
+    /// sessions are created on first use; that is also when its inputs and outputs are
+    /// checked to be those of a CLIP tower that agrees with the configuration (image size,
+    /// embedding width). Call [`OrtEncoder::load_image_tower`] / [`OrtEncoder::load_text_tower`]
+    /// to create a tower up front, or set [`OrtOptions::with_eager_loading`] to have `load`
+    /// create both and report every error itself.
     pub fn load(dir: impl AsRef<Path>, options: &OrtOptions) -> Result<Self, OrtError> {
         let files = ModelFiles::discover(dir)?;
         Self::from_files(&files, options)
     }
 
-    /// Loads the towers named in `files` with its configuration.
+    /// Loads the towers named in `files` with its configuration (see [`OrtEncoder::load`]).
     pub fn from_files(files: &ModelFiles, options: &OrtOptions) -> Result<Self, OrtError> {
         let runtime = runtime::runtime(options.library_path())?;
-        let visual = Tower::load(runtime, Kind::Image, &files.visual, options)?;
-        let textual = Tower::load(runtime, Kind::Text, &files.textual, options)?;
-        let config = files.config.clone();
-        check_against_config(&visual, &textual, &config)?;
+        let provider = device::resolve(&runtime.environment, options.device)?;
         let encoder = Self {
-            config,
+            config: files.config.clone(),
             layout: files.layout,
-            visual,
-            textual,
+            visual: LazyTower::new(Kind::Image, &files.visual),
+            textual: LazyTower::new(Kind::Text, &files.textual),
+            options: options.clone(),
+            provider,
             runtime,
         };
+        if options.eager {
+            encoder.load_image_tower()?;
+            encoder.load_text_tower()?;
+        }
         tracing::info!("clip-ort: {}", encoder.describe());
         Ok(encoder)
     }
 
-    /// The execution provider the towers run on.
+    /// Creates the image tower's sessions now if they do not exist yet, and checks the tower
+    /// against the configuration; the typed error of a broken image tower comes from here.
+    pub fn load_image_tower(&self) -> Result<(), OrtError> {
+        self.tower(&self.visual).map(|_| ())
+    }
+
+    /// Creates the text tower's sessions now if they do not exist yet (see
+    /// [`OrtEncoder::load_image_tower`]).
+    pub fn load_text_tower(&self) -> Result<(), OrtError> {
+        self.tower(&self.textual).map(|_| ())
+    }
+
+    /// The tower, created on first use.
+    fn tower<'a>(&self, lazy: &'a LazyTower) -> Result<&'a Tower, OrtError> {
+        if let Some(tower) = lazy.tower.get() {
+            return Ok(tower);
+        }
+        // A poisoned lock only means another thread panicked while creating the tower; the
+        // OnceLock it guards is still consistent, so carry on.
+        let _guard = lazy.init.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tower) = lazy.tower.get() {
+            return Ok(tower);
+        }
+        let tower = Tower::load(
+            self.runtime,
+            lazy.kind,
+            &lazy.path,
+            &self.options,
+            self.provider,
+        )?;
+        match lazy.kind {
+            Kind::Image => check_visual(&tower, &self.config)?,
+            Kind::Text => check_textual(&tower, &self.config)?,
+        }
+        tracing::debug!("clip-ort: {} tower ready", lazy.path.display());
+        Ok(lazy.tower.get_or_init(|| tower))
+    }
+
+    /// The execution provider the towers run on (decided at load).
     pub fn provider(&self) -> Provider {
-        self.visual.provider()
+        self.provider
     }
 
     /// The layout the model was loaded from.
@@ -75,18 +149,18 @@ impl OrtEncoder {
     /// after its last EOT — a batch of short prompts runs on ~10 columns instead of 77. When
     /// the length is fixed, the ids are zero-padded (the reference's padding) or cut to it.
     fn fit_text_width(
-        &self,
+        textual: &Tower,
         ids: ArrayView2<'_, i32>,
         eot: &[usize],
     ) -> clip_core::Result<Array2<i32>> {
         let (rows, width) = ids.dim();
         let needed = eot.iter().map(|&e| e + 1).max().unwrap_or(1).min(width);
-        let target = self.textual.fixed_input_dim(1).unwrap_or(needed);
+        let target = textual.fixed_input_dim(1).unwrap_or(needed);
         if target < needed {
             return Err(clip_core::Error::InvalidInput {
                 reason: format!(
                     "a text needs {needed} token positions but {} accepts only {target}",
-                    self.textual.path().display()
+                    textual.path().display()
                 ),
             });
         }
@@ -98,16 +172,31 @@ impl OrtEncoder {
     }
 }
 
-/// Checks the towers' declared shapes against the configuration.
-fn check_against_config(
-    visual: &Tower,
-    textual: &Tower,
-    config: &ModelConfig,
-) -> Result<(), OrtError> {
-    let mismatch = |tower: &Tower, reason: String| OrtError::ConfigMismatch {
+fn mismatch(tower: &Tower, reason: String) -> OrtError {
+    OrtError::ConfigMismatch {
         path: tower.path().to_owned(),
         reason,
-    };
+    }
+}
+
+/// Checks a tower's declared embedding width against the configuration.
+fn check_output_width(tower: &Tower, config: &ModelConfig) -> Result<(), OrtError> {
+    if let Some(dim) = tower.fixed_output_dim(1) {
+        if dim != config.embed_dim {
+            return Err(mismatch(
+                tower,
+                format!(
+                    "the model outputs {dim}-wide embeddings, the config says embed_dim {}",
+                    config.embed_dim
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the image tower's declared shapes against the configuration.
+fn check_visual(visual: &Tower, config: &ModelConfig) -> Result<(), OrtError> {
     let size = config.image_size as usize;
     for axis in [2, 3] {
         if let Some(dim) = visual.fixed_input_dim(axis) {
@@ -129,19 +218,11 @@ fn check_against_config(
             ));
         }
     }
-    for tower in [visual, textual] {
-        if let Some(dim) = tower.fixed_output_dim(1) {
-            if dim != config.embed_dim {
-                return Err(mismatch(
-                    tower,
-                    format!(
-                        "the model outputs {dim}-wide embeddings, the config says embed_dim {}",
-                        config.embed_dim
-                    ),
-                ));
-            }
-        }
-    }
+    check_output_width(visual, config)
+}
+
+/// Checks the text tower's declared shapes against the configuration.
+fn check_textual(textual: &Tower, config: &ModelConfig) -> Result<(), OrtError> {
     if let Some(len) = textual.fixed_input_dim(1) {
         if len > config.context_length {
             return Err(mismatch(
@@ -153,7 +234,7 @@ fn check_against_config(
             ));
         }
     }
-    Ok(())
+    check_output_width(textual, config)
 }
 
 /// Position of the first maximum of each row: the EOT, as the reference's `argmax(-1)`.
@@ -212,7 +293,7 @@ impl Encoder for OrtEncoder {
         if n == 0 {
             return Ok(Array2::zeros((0, self.config.embed_dim)));
         }
-        let embeds = self.visual.run_image(pixels)?;
+        let embeds = self.tower(&self.visual)?.run_image(pixels)?;
         self.check_output(embeds, n, "image")
     }
 
@@ -241,8 +322,9 @@ impl Encoder for OrtEncoder {
             return Ok(Array2::zeros((0, self.config.embed_dim)));
         }
         let eot = eot_positions(token_ids);
-        let ids = self.fit_text_width(token_ids, &eot)?;
-        let embeds = self.textual.run_text(ids.view(), &eot)?;
+        let textual = self.tower(&self.textual)?;
+        let ids = Self::fit_text_width(textual, token_ids, &eot)?;
+        let embeds = textual.run_text(ids.view(), &eot)?;
         self.check_output(embeds, n, "text")
     }
 

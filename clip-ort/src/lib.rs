@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cache;
 mod device;
 mod encoder;
 mod error;
@@ -30,6 +31,7 @@ mod options;
 mod runtime;
 mod tower;
 
+pub use crate::cache::default_model_cache_dir;
 pub use crate::device::{Device, Provider};
 pub use crate::encoder::OrtEncoder;
 pub use crate::error::OrtError;

@@ -34,11 +34,16 @@ pub struct OrtOptions {
     pub(crate) sessions: Option<usize>,
     pub(crate) optimization: GraphOptimization,
     pub(crate) library_path: Option<PathBuf>,
+    pub(crate) eager: bool,
+    pub(crate) spinning: Option<bool>,
+    pub(crate) model_cache: Option<PathBuf>,
 }
 
 impl OrtOptions {
     /// Defaults: [`Device::Auto`], ONNX Runtime's thread count (one per physical core), one
-    /// session per tower, all graph optimisations, library found automatically.
+    /// session per tower, all graph optimisations, library found automatically, each tower
+    /// created on first use, ONNX Runtime's default thread spinning, no optimized-model
+    /// cache.
     pub fn new() -> Self {
         Self::default()
     }
@@ -79,6 +84,60 @@ impl OrtOptions {
     #[must_use]
     pub fn with_library_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.library_path = Some(path.into());
+        self
+    }
+
+    /// Whether [`OrtEncoder::load`](crate::OrtEncoder::load) creates both towers' sessions
+    /// at once (default: false, each tower is created on first use).
+    ///
+    /// Creating a tower's sessions reads its weights and optimises its graph (~0.5–1.5 s
+    /// and a few hundred MB for ViT-B/32), so a program that only embeds images never pays
+    /// for the text tower. The price of the default is *when* a broken tower file is
+    /// reported: at load only the layout, configuration and device are checked, and a
+    /// corrupt ONNX file or a graph that is not a CLIP tower fails the first call that
+    /// needs that tower (as [`clip_core::Error::Backend`] holding the [`OrtError`](crate::OrtError)),
+    /// or [`OrtEncoder::load_image_tower`](crate::OrtEncoder::load_image_tower) /
+    /// [`load_text_tower`](crate::OrtEncoder::load_text_tower) when called up front. With
+    /// `eager = true` every such error comes from `load` itself.
+    #[must_use]
+    pub fn with_eager_loading(mut self, eager: bool) -> Self {
+        self.eager = eager;
+        self
+    }
+
+    /// Whether ONNX Runtime's intra-op worker threads spin (busy-wait) for work between and
+    /// inside runs (`session.intra_op.allow_spinning`; default: ONNX Runtime's, which spins).
+    ///
+    /// Spinning shaves a little latency off back-to-back runs on an otherwise idle machine,
+    /// but the spinning workers keep the cores busy after each run: anything else that wants
+    /// those cores — image decoding beside the model, the tokenizer, another process —
+    /// competes with them. Turn it off (`false`) when the program does other CPU work
+    /// between or beside runs (docs/performance.md, proposal 4: image batch 1 at 2 threads
+    /// on a loaded machine 228 → 131 ms). Results do not change.
+    #[must_use]
+    pub fn with_spinning(mut self, spinning: bool) -> Self {
+        self.spinning = Some(spinning);
+        self
+    }
+
+    /// Keeps ONNX Runtime's optimised graph of each tower in `dir` and loads it from there
+    /// next time, skipping graph optimisation. Off by default;
+    /// [`default_model_cache_dir`](crate::default_model_cache_dir) is a sensible place.
+    ///
+    /// Whether it pays depends on the model and machine: for ViT-B/32 on a 2-core x86 VM
+    /// (docs/performance.md, proposal 5) creating the image session went from 0.65–1.3 s to
+    /// 0.56–0.67 s, but checksumming the cached graph ate most of that and peak RSS rose by
+    /// ~100–190 MiB, so whole processes were not faster. Measure before turning it on.
+    ///
+    /// An entry is used only if it was written for the same model file (path, size and
+    /// modification time), the same ONNX Runtime build, the same CPU features, the same
+    /// optimisation level, on the CPU provider, and its own size and checksum are intact;
+    /// otherwise the model is loaded normally and the entry rewritten. A cache that cannot
+    /// be read or written never fails a load: it only costs the normal load time. The
+    /// optimised graph computes the same results (it *is* the graph ONNX Runtime would run).
+    #[must_use]
+    pub fn with_model_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.model_cache = Some(dir.into());
         self
     }
 

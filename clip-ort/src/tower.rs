@@ -10,6 +10,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
+use crate::cache;
 use crate::device::{self, Provider};
 use crate::error::OrtError;
 use crate::options::{GraphOptimization, OrtOptions};
@@ -90,19 +91,94 @@ fn elem_of(ty: &TensorElementType) -> Option<Elem> {
 }
 
 impl Tower {
+    /// Creates the tower's sessions on `provider` (resolved once per encoder) and checks
+    /// its signature. With a model cache, a valid entry is loaded instead of the model
+    /// file; a missing, stale or broken one means a normal load that (re)writes it.
     pub(crate) fn load(
         runtime: &Runtime,
         kind: Kind,
         path: &Path,
         options: &OrtOptions,
+        provider: Provider,
+    ) -> Result<Self, OrtError> {
+        // Only the CPU provider's optimised graph is cached: GPU providers partition and
+        // rewrite the graph themselves at every load.
+        let entry = match (&options.model_cache, provider) {
+            (Some(dir), Provider::Cpu) => {
+                cache::Entry::new(dir, path, kind.name(), options.optimization, runtime)
+            }
+            _ => None,
+        };
+        if let Some(entry) = entry.as_ref().filter(|e| e.is_valid()) {
+            match Self::load_sessions(
+                runtime,
+                kind,
+                path,
+                Source::Cached(entry.graph()),
+                options,
+                provider,
+            ) {
+                Ok(tower) => {
+                    tracing::debug!(
+                        "clip-ort: {} tower from cache {}",
+                        kind.name(),
+                        entry.graph().display()
+                    );
+                    return Ok(tower);
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "clip-ort: cached graph {} failed to load ({err}); loading {}",
+                        entry.graph().display(),
+                        path.display()
+                    );
+                    entry.remove();
+                }
+            }
+        }
+        if let Some((entry, temp)) = entry.as_ref().and_then(|e| Some((e, e.temp_graph()?))) {
+            match Self::load_sessions(
+                runtime,
+                kind,
+                path,
+                Source::Saving(&temp),
+                options,
+                provider,
+            ) {
+                Ok(tower) => {
+                    entry.store(&temp);
+                    return Ok(tower);
+                }
+                Err(err) => {
+                    // Saving the optimised graph can itself fail (disk full, a graph ONNX
+                    // Runtime cannot serialise): load once more without it, which reports
+                    // the model's own error if it has one.
+                    tracing::debug!("clip-ort: load while writing the cache failed: {err}");
+                    let _ = std::fs::remove_file(&temp);
+                }
+            }
+        }
+        Self::load_sessions(runtime, kind, path, Source::Model, options, provider)
+    }
+
+    fn load_sessions(
+        runtime: &Runtime,
+        kind: Kind,
+        path: &Path,
+        source: Source<'_>,
+        options: &OrtOptions,
+        provider: Provider,
     ) -> Result<Self, OrtError> {
         let count = options.sessions.unwrap_or(1);
         let mut sessions = Vec::with_capacity(count);
-        let mut provider = Provider::Cpu;
-        for _ in 0..count {
-            let (session, used) = open_session(runtime, path, options)?;
-            provider = used;
-            sessions.push(session);
+        for i in 0..count {
+            // Only the first session writes the cache; the others need not optimise twice,
+            // but they do (ONNX Runtime has no way to share one optimised graph in memory).
+            let source = match source {
+                Source::Saving(_) if i > 0 => Source::Model,
+                other => other,
+            };
+            sessions.push(open_session(runtime, path, source, options, provider)?);
         }
         // `count >= 1`, so there is a first session.
         let first = sessions.first().ok_or_else(|| OrtError::ModelSignature {
@@ -119,10 +195,6 @@ impl Tower {
             signature,
             provider,
         })
-    }
-
-    pub(crate) fn provider(&self) -> Provider {
-        self.provider
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -239,20 +311,36 @@ impl Tower {
     }
 }
 
+/// Where a session's graph comes from.
+#[derive(Clone, Copy, Debug)]
+enum Source<'a> {
+    /// The model file, optimised at load.
+    Model,
+    /// The model file, optimised at load, and the optimised graph written to this file.
+    Saving(&'a Path),
+    /// An optimised graph from the cache, loaded without optimising again.
+    Cached(&'a Path),
+}
+
 fn open_session(
     runtime: &Runtime,
     path: &Path,
+    source: Source<'_>,
     options: &OrtOptions,
-) -> Result<(Session, Provider), OrtError> {
+    provider: Provider,
+) -> Result<Session, OrtError> {
     let session_error = |source: ort::Error| OrtError::Session {
         path: path.to_owned(),
         source,
     };
-    let level = match options.optimization {
-        GraphOptimization::Disabled => GraphOptimizationLevel::Disable,
-        GraphOptimization::Basic => GraphOptimizationLevel::Level1,
-        GraphOptimization::Extended => GraphOptimizationLevel::Level2,
-        GraphOptimization::All => GraphOptimizationLevel::All,
+    let level = match (source, options.optimization) {
+        // The cached graph is already optimised at the level its key records.
+        (Source::Cached(_), _) | (_, GraphOptimization::Disabled) => {
+            GraphOptimizationLevel::Disable
+        }
+        (_, GraphOptimization::Basic) => GraphOptimizationLevel::Level1,
+        (_, GraphOptimization::Extended) => GraphOptimizationLevel::Level2,
+        (_, GraphOptimization::All) => GraphOptimizationLevel::All,
     };
     let mut builder = Session::builder(&runtime.environment)
         .map_err(session_error)?
@@ -263,16 +351,29 @@ fn open_session(
             .with_intra_threads(threads)
             .map_err(|e| session_error(e.into()))?;
     }
-    let provider = device::bind(options.device, &mut builder)?;
+    if let Some(spinning) = options.spinning {
+        builder = builder
+            .with_intra_op_spinning(spinning)
+            .map_err(|e| session_error(e.into()))?;
+    }
+    if let Source::Saving(temp) = source {
+        builder = builder
+            .with_optimized_model_path(temp)
+            .map_err(|e| session_error(e.into()))?;
+    }
+    device::bind_resolved(provider, &mut builder)?;
+    let file = match source {
+        Source::Cached(graph) => graph,
+        Source::Model | Source::Saving(_) => path,
+    };
     // Check the file first, so a missing or unreadable one gives an I/O message naming it
     // rather than ONNX Runtime's less specific one. Then let ONNX Runtime read it itself:
     // reading it into memory first would hold a second copy of the weights while the
     // session is created (ViT-B/32 peak RSS 1530 → 888 MiB, measured through onnxruntime's
     // Python API: docs/performance-ort.json), and ONNX files with external weight files
     // only load from a path.
-    std::fs::File::open(path).map_err(|err| session_error(ort::Error::new(err.to_string())))?;
-    let session = builder.commit_from_file(path).map_err(session_error)?;
-    Ok((session, provider))
+    std::fs::File::open(file).map_err(|err| session_error(ort::Error::new(err.to_string())))?;
+    builder.commit_from_file(file).map_err(session_error)
 }
 
 fn read_signature(kind: Kind, path: &Path, session: &Session) -> Result<Signature, OrtError> {

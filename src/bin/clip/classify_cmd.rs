@@ -53,7 +53,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let clip = args.model.load()?.with_truncation(args.truncate);
+    let clip = args
+        .model
+        .load(crate::common::Towers::Both, None)?
+        .with_truncation(args.truncate);
     let mut builder = ZeroShotClassifier::builder(args.labels.iter().cloned());
     if !args.template.is_empty() {
         builder = builder.with_templates(args.template.iter().cloned());

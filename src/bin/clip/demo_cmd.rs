@@ -61,9 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         device: args.device,
         ort_lib: None,
         quiet: false,
+        model_cache: false,
     };
     let start = Instant::now();
-    let clip = model.load()?;
+    let clip = model.load(crate::common::Towers::Both, None)?;
     let loaded = start.elapsed();
     println!("clip-rs demo");
     println!(

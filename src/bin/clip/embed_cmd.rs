@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ndarray::{s, Array2, Array4, Axis};
+use ndarray::{s, Array2};
 
-use crate::common::{error_chain, read_stdin_lines, write_npy, ModelArgs};
+use crate::common::{error_chain, read_stdin_lines, write_npy, ModelArgs, Towers};
 
 /// Arguments of `clip embed-image`.
 #[derive(clap::Args, Debug)]
@@ -60,45 +60,31 @@ fn finish(
 }
 
 pub fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
-    let clip = args.model.load()?;
-    let size = clip.config().image_size as usize;
-    let dim = clip.config().embed_dim;
-    let batch_size = args.model.batch_size.max(1);
-    let mut embeds = Array2::<f32>::from_elem((args.images.len(), dim), f32::NAN);
-    let mut failures = 0;
-    for (chunk_index, chunk) in args.images.chunks(batch_size).enumerate() {
-        let start = chunk_index * batch_size;
-        let mut pixels = Array4::<f32>::zeros((chunk.len(), 3, size, size));
-        let mut ok = Vec::with_capacity(chunk.len());
-        for (offset, path) in chunk.iter().enumerate() {
-            let row = ok.len();
-            match clip.preprocessor().preprocess_path(path) {
-                Ok(tensor) => {
-                    pixels.index_axis_mut(Axis(0), row).assign(&tensor);
-                    ok.push(start + offset);
-                }
-                Err(err) => {
-                    failures += 1;
-                    eprintln!("clip: {}: {}", path.display(), error_chain(&err));
-                }
-            }
-        }
-        if ok.is_empty() {
-            continue;
-        }
-        let batch = clip
-            .encode_pixels(pixels.slice(s![..ok.len(), .., .., ..]))
-            .context("the image model failed")?;
-        for (row, &index) in ok.iter().enumerate() {
-            embeds.row_mut(index).assign(&batch.row(row));
-        }
+    // Decoding runs on a second thread beside the model (Clip::encode_images_partial), so
+    // ONNX Runtime's workers must not spin between runs: they would take the cores the
+    // decoder needs (docs/performance.md, proposal 4).
+    let clip = args.model.load(Towers::Image, Some(false))?;
+    let (embeds, failed) = clip
+        .encode_images_partial(&args.images)
+        .context("the image model failed")?;
+    for (index, err) in &failed {
+        // `Error::Image` names the input itself ("image <path>"); say the path once, then
+        // what went wrong with it.
+        let reason = match err {
+            clip_rs::Error::Image { source, .. } => error_chain(source),
+            other => error_chain(other),
+        };
+        eprintln!("clip: {}: {reason}", args.images[*index].display());
     }
-    finish(embeds, args.normalize, args.out.as_ref(), failures)
+    finish(embeds, args.normalize, args.out.as_ref(), failed.len())
 }
 
 pub fn run_text(args: TextArgs) -> anyhow::Result<ExitCode> {
     let lines = read_stdin_lines()?;
-    let clip = args.model.load()?.with_truncation(args.truncate);
+    let clip = args
+        .model
+        .load(Towers::Text, None)?
+        .with_truncation(args.truncate);
     let dim = clip.config().embed_dim;
     let mut embeds = Array2::<f32>::from_elem((lines.len(), dim), f32::NAN);
     let mut failures = 0;

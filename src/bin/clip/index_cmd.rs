@@ -79,7 +79,7 @@ fn is_image(path: &Path) -> bool {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let clip = args.model.load()?;
+    let clip = args.model.load(crate::common::Towers::Image, None)?;
     let model = model_id(&args.model, &clip)?;
     let mut index = match Index::load_for(&args.db, &model) {
         Ok(index) => index,

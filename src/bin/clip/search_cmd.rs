@@ -34,7 +34,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let clip = args.model.load()?.with_truncation(args.truncate);
+    let clip = args
+        .model
+        .load(
+            if args.image.is_some() {
+                crate::common::Towers::Image
+            } else {
+                crate::common::Towers::Text
+            },
+            None,
+        )?
+        .with_truncation(args.truncate);
     let model = crate::index_cmd::model_id(&args.model, &clip)?;
     let index = Index::load_for(&args.db, &model)
         .with_context(|| format!("cannot search the index {}", args.db.display()))?;
