@@ -81,7 +81,9 @@ impl ThreadCaches {
                 if self.by_vocab.len() >= CACHE_MAX_VOCABS {
                     self.by_vocab.clear();
                 }
-                self.by_vocab.push((id, BpeCache::default()));
+                // Sized for a typical run up front: rehashing showed up in profiles.
+                let cache = BpeCache::with_capacity_and_hasher(1 << 13, Default::default());
+                self.by_vocab.push((id, cache));
                 self.by_vocab.len() - 1
             }
         };

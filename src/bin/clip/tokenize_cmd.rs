@@ -35,9 +35,9 @@ pub struct Args {
 }
 
 /// A job handed to a worker: at most this many lines...
-const JOB_LINES: usize = 1024;
+const JOB_LINES: usize = 256;
 /// ...or about this many bytes of text, whichever comes first.
-const JOB_BYTES: usize = 1 << 18;
+const JOB_BYTES: usize = 1 << 16;
 
 /// Consecutive input lines, stored back to back (no allocation per line).
 struct Job {
