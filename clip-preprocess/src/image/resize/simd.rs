@@ -182,16 +182,7 @@ mod x86 {
             {
                 let base = line_start + offset;
                 if groups == 0 || base + (groups - 1) * step + load > src.len() {
-                    // Scalar fallback for this one pixel (identical arithmetic).
-                    let (_, n) = coeffs.bounds[xx];
-                    let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
-                    for (ch, d) in dst.iter_mut().enumerate() {
-                        let mut ss = HALF;
-                        for (i, &w) in k.iter().enumerate() {
-                            ss = ss.wrapping_add(i32::from(src[base + i * C + ch]).wrapping_mul(w));
-                        }
-                        *d = clip8(ss);
-                    }
+                    scalar_pixel::<C>(src, base, coeffs, xx, dst);
                     continue;
                 }
                 // SAFETY: AVX2 is enabled here. Group `g < groups` reads `load`
@@ -208,6 +199,27 @@ mod x86 {
                 };
                 dst.copy_from_slice(&px.to_le_bytes()[..C]);
             }
+        }
+    }
+
+    /// One output pixel the scalar way (identical arithmetic): the fallback of the
+    /// vector kernels for pixels whose last group would read past the end of `src`.
+    #[inline(never)]
+    fn scalar_pixel<const C: usize>(
+        src: &[u8],
+        base: usize,
+        coeffs: &Coeffs,
+        xx: usize,
+        dst: &mut [u8],
+    ) {
+        let (_, n) = coeffs.bounds[xx];
+        let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
+        for (ch, d) in dst.iter_mut().enumerate() {
+            let mut ss = HALF;
+            for (i, &w) in k.iter().enumerate() {
+                ss = ss.wrapping_add(i32::from(src[base + i * C + ch]).wrapping_mul(w));
+            }
+            *d = clip8(ss);
         }
     }
 
@@ -307,16 +319,7 @@ mod x86 {
             {
                 let base = line_start + offset;
                 if groups == 0 || base + (groups - 1) * step + LOAD > src.len() {
-                    // Scalar fallback for this one pixel (identical arithmetic).
-                    let (_, n) = coeffs.bounds[xx];
-                    let k = &coeffs.fixed[xx * coeffs.ksize..xx * coeffs.ksize + n];
-                    for (ch, d) in dst.iter_mut().enumerate() {
-                        let mut ss = HALF;
-                        for (i, &w) in k.iter().enumerate() {
-                            ss = ss.wrapping_add(i32::from(src[base + i * C + ch]).wrapping_mul(w));
-                        }
-                        *d = clip8(ss);
-                    }
+                    scalar_pixel::<C>(src, base, coeffs, xx, dst);
                     continue;
                 }
                 let mut acc_hi = _mm256_setzero_si256();
