@@ -229,17 +229,7 @@ impl State {
     }
 }
 
-/// An error and its causes on one line.
-fn chain(err: &dyn Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use clip_rs::error_chain as chain;
 
 fn main() -> Res<()> {
     let mut state = State {

@@ -55,8 +55,8 @@ pub use crate::hub::FromPretrained;
 
 pub use clip_core::zero_shot::{ZeroShotClassifier, ZeroShotError};
 pub use clip_core::{
-    batching, embedding, search, similarity, zero_shot, AsImageInput, Clip, Encoder, Error,
-    Failures, ImageInput, ModelConfig, Result, DEFAULT_BATCH_SIZE,
+    batching, embedding, error_chain, search, similarity, zero_shot, AsImageInput, Clip, Encoder,
+    Error, Failures, ImageInput, ModelConfig, Result, DEFAULT_BATCH_SIZE,
 };
 pub use clip_ort::{
     default_model_cache_dir, Device, GraphOptimization, Layout, OrtEncoder, OrtError, OrtOptions,

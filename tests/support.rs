@@ -33,16 +33,7 @@ pub fn load(name: &str) -> OrtEncoder {
 }
 
 /// An error with its causes.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use clip_rs::error_chain as chain;
 
 /// Asserts the parity criterion row by row: cosine ≥ `min_cosine` and
 /// max |actual − reference| ≤ `rel_tol` × max |reference|.

@@ -68,3 +68,21 @@ pub enum Error {
 
 /// `Result` with clip-core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line, `outer: cause: root cause` — for messages on a
+/// terminal or in a log, where `Display` alone would drop the reason.
+///
+/// ```
+/// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+/// assert_eq!(clip_core::error_chain(&io), "no such file");
+/// ```
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -29,5 +29,5 @@ pub mod zero_shot;
 pub use crate::clip::{AsImageInput, Clip, Failures, ImageInput, DEFAULT_BATCH_SIZE};
 pub use crate::config::ModelConfig;
 pub use crate::encoder::Encoder;
-pub use crate::error::{Error, Result};
+pub use crate::error::{error_chain, Error, Result};
 pub use crate::zero_shot::{ZeroShotBuilder, ZeroShotClassifier, ZeroShotError};

@@ -128,14 +128,4 @@ pub fn read_stdin_lines() -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(data.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect())
 }
 
-/// An error and its causes on one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use clip_rs::error_chain;
