@@ -328,9 +328,22 @@ impl Tokenizer {
         } else {
             (self.encode(text), false)
         };
-        let mut row = Vec::with_capacity(context_length);
+        self.frame(&ids, stopped, context_length, truncate)
+    }
+
+    /// `[SOT] + ids + [EOT]`, cut to `context_length` with EOT last when `truncate`;
+    /// `Err(n)` (the row's length, a lower bound if `stopped`) when it does not fit and
+    /// `truncate` is off. `stopped`: encoding stopped early, more ids would follow.
+    fn frame(
+        &self,
+        ids: &[u32],
+        stopped: bool,
+        context_length: usize,
+        truncate: bool,
+    ) -> Result<Vec<u32>, usize> {
+        let mut row = Vec::with_capacity(context_length.max(ids.len() + 2));
         row.push(self.vocab.sot);
-        row.extend_from_slice(&ids);
+        row.extend_from_slice(ids);
         row.push(self.vocab.eot);
         if row.len() > context_length || stopped {
             if !truncate {
@@ -361,23 +374,13 @@ impl Tokenizer {
     ) -> Result<Vec<u32>, TokenizerError> {
         check_context_length(context_length)?;
         let (ids, stopped) = self.encode_limited(text, context_length.saturating_sub(1));
-        let mut row = Vec::with_capacity(context_length);
-        row.push(self.vocab.sot);
-        row.extend_from_slice(&ids);
-        row.push(self.vocab.eot);
-        if row.len() > context_length || stopped {
-            if !truncate {
-                return Err(TokenizerError::TooLong {
-                    index: 0,
-                    tokens: row.len(),
-                    context_length,
-                });
-            }
-            row.truncate(context_length);
-            if let Some(last) = row.last_mut() {
-                *last = self.vocab.eot;
-            }
-        }
+        let mut row = self
+            .frame(&ids, stopped, context_length, truncate)
+            .map_err(|tokens| TokenizerError::TooLong {
+                index: 0,
+                tokens,
+                context_length,
+            })?;
         row.resize(context_length, 0);
         Ok(row)
     }
