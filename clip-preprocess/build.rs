@@ -1,4 +1,11 @@
-//! Precompiles OpenAI's embedded BPE vocabulary into a table of merge pairs.
+//! Precompiles what the tokenizer would otherwise build at every process start:
+//!
+//! * OpenAI's embedded BPE vocabulary, into a table of merge pairs (below);
+//! * ftfy's `BADNESS_RE`, into a serialized DFA (`ftfy_badness.dfa`): parsing and
+//!   compiling that 27 kB pattern (Unicode classes, Python's `\w` spelled out) took
+//!   ~8 ms of CPU at the first non-ASCII text, longer than tokenizing thousands of
+//!   texts. `clean/ftfy.rs` deserializes it (a validation pass, ~0.4 ms) and falls back to
+//!   compiling the pattern if that fails (e.g. on a big-endian target).
 //!
 //! `Tokenizer::new()` used to inflate `bpe_simple_vocab_16e6.txt.gz` and hash its 49k
 //! token strings at every process start (~20–30 ms, most of a short `clip tokenize`
@@ -17,6 +24,7 @@ mod byte_unicode;
 /// `merges[1:49152-256-2+1]` in `simple_tokenizer.py`.
 const OPENAI_MERGES: usize = 49152 - 256 - 2;
 const GZ: &str = "src/tokenizer/data/bpe_simple_vocab_16e6.txt.gz";
+const BADNESS_RE: &str = "src/tokenizer/data/ftfy_badness.regex";
 
 // A build script that cannot read the crate's own constant data must stop the build
 // with the reason: panicking is how build scripts report failure.
@@ -24,6 +32,9 @@ const GZ: &str = "src/tokenizer/data/bpe_simple_vocab_16e6.txt.gz";
 fn main() {
     println!("cargo:rerun-if-changed={GZ}");
     println!("cargo:rerun-if-changed=src/tokenizer/byte_unicode.rs");
+    println!("cargo:rerun-if-changed={BADNESS_RE}");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    write_badness_dfa(&out_dir.join("ftfy_badness.dfa"));
     let file = std::fs::File::open(GZ).expect("open the embedded vocabulary");
     let reader = BufReader::new(flate2::read::GzDecoder::new(file));
     let merges: Vec<(String, String)> = reader
@@ -71,8 +82,22 @@ fn main() {
             out.extend_from_slice(&u16::try_from(id).unwrap().to_le_bytes());
         }
     }
-    let dest = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("openai_merges.bin");
+    let dest = out_dir.join("openai_merges.bin");
     std::fs::File::create(&dest)
         .and_then(|mut f| f.write_all(&out))
         .expect("write openai_merges.bin");
+}
+
+/// `BADNESS_RE` as a minimized dense DFA, little-endian (the runtime checks the byte
+/// order when it deserializes), with the same syntax settings as `regex::Regex::new`.
+#[allow(clippy::expect_used)]
+fn write_badness_dfa(dest: &std::path::Path) {
+    use regex_automata::dfa::dense;
+    let pattern = std::fs::read_to_string(BADNESS_RE).expect("read ftfy_badness.regex");
+    let dfa = dense::Builder::new()
+        .configure(dense::Config::new().minimize(true))
+        .build(pattern.trim_end())
+        .expect("compile BADNESS_RE into a DFA");
+    let (bytes, pad) = dfa.to_bytes_little_endian();
+    std::fs::write(dest, &bytes[pad..]).expect("write ftfy_badness.dfa");
 }

@@ -316,8 +316,16 @@ def gen_tables():
         for name, rx in pats.items():
             is_bytes = isinstance(rx.pattern, bytes)
             body, lb = sre_to_rust(rx.pattern, rx.flags & ~re.UNICODE, is_bytes, re_space, re_word, re_digit)
-            f.write(f"/// ftfy's `{name}`, translated (Python's `\\\\s`/`\\\\w`/`\\\\d` expanded).\n")
-            f.write(f"pub(crate) const {name}: &str = r\"{body}\";\n\n")
+            f.write(f"/// ftfy's `{name}`, translated (Python's `\\\\s`/`\\\\w`/`\\\\d` expanded).")
+            if name == "BADNESS_RE":
+                # build.rs compiles this one into a DFA at build time: it reads the file.
+                with open(os.path.join(DATA_RS, "ftfy_badness.regex"), "w") as rf:
+                    rf.write(body)
+                f.write(" A file of its own:\n/// `build.rs` compiles it into a DFA at build time (see `clean/ftfy.rs`).\n")
+                f.write(f"pub(crate) const {name}: &str = include_str!(\"ftfy_badness.regex\");\n\n")
+            else:
+                f.write("\n")
+                f.write(f"pub(crate) const {name}: &str = r\"{body}\";\n\n")
             if lb is not None:
                 f.write(f"/// The negative look-behind class that starts `{name}` (checked by hand).\n")
                 f.write(f"pub(crate) const {name}_LOOKBEHIND: &str = r\"{lb}\";\n\n")

@@ -12,7 +12,9 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::vocab::{BpeCache, Vocab};
+use rustc_hash::FxHashMap;
+
+use super::vocab::Vocab;
 
 /// Words with more symbols than this use the heap-based merge.
 pub(crate) const LONG_WORD: usize = 64;
@@ -40,10 +42,7 @@ pub(crate) fn bpe_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<u32>) {
         }
         let word = merge_piece(vocab, init, last);
         out.extend_from_slice(&word);
-        if cache.len() >= CACHE_MAX_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(piece.into(), word.into_boxed_slice());
+        cache.insert(piece, word);
     });
 }
 
@@ -58,11 +57,92 @@ fn merge_piece(vocab: &Vocab, init: &[u8], last: u8) -> Vec<u32> {
 
 /// Pieces longer than this (bytes) are not cached.
 const CACHE_MAX_PIECE: usize = 48;
+/// Pieces up to this many bytes are cached under an inline `u128` key (15 bytes and the
+/// length): no allocation per entry, and a lookup compares two integers instead of
+/// hashing and `memcmp`-ing a boxed slice (both showed up in profiles of `clip
+/// tokenize`). Nearly every word of real text is this short.
+const INLINE_KEY_BYTES: usize = 15;
+/// BPE results of up to this many ids are stored inline in the cache entry.
+const INLINE_IDS: usize = 3;
 /// A cache is emptied when it reaches this many entries (bounds its memory to a few MB
 /// per thread).
 const CACHE_MAX_ENTRIES: usize = 1 << 16;
 /// Caches of this many vocabularies are kept per thread; more, and all are dropped.
 const CACHE_MAX_VOCABS: usize = 4;
+
+/// The BPE ids of one cached piece.
+enum CachedIds {
+    Inline { len: u8, ids: [u32; INLINE_IDS] },
+    Boxed(Box<[u32]>),
+}
+
+impl CachedIds {
+    fn new(ids: Vec<u32>) -> Self {
+        match u8::try_from(ids.len()) {
+            Ok(len) if ids.len() <= INLINE_IDS => {
+                let mut inline = [0; INLINE_IDS];
+                inline[..ids.len()].copy_from_slice(&ids);
+                Self::Inline { len, ids: inline }
+            }
+            _ => Self::Boxed(ids.into_boxed_slice()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Self::Inline { len, ids } => ids.get(..usize::from(*len)).unwrap_or(ids),
+            Self::Boxed(ids) => ids,
+        }
+    }
+}
+
+/// Piece bytes → BPE ids: short pieces under an inline key, the others by their bytes.
+#[derive(Default)]
+struct BpeCache {
+    short: FxHashMap<u128, CachedIds>,
+    long: FxHashMap<Box<[u8]>, CachedIds>,
+}
+
+/// The inline key of a piece of at most [`INLINE_KEY_BYTES`] bytes: its bytes, zero
+/// padded, and its length in the last byte (so `"a"` and `"a\0"` differ).
+fn inline_key(piece: &[u8]) -> Option<u128> {
+    let mut buf = [0u8; 16];
+    buf.get_mut(..piece.len())?.copy_from_slice(piece);
+    // piece.len() <= 16 here; a 16-byte piece has no room for its length: not inline.
+    buf[15] = u8::try_from(piece.len())
+        .ok()
+        .filter(|&n| usize::from(n) <= INLINE_KEY_BYTES)?;
+    Some(u128::from_le_bytes(buf))
+}
+
+impl BpeCache {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            short: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            long: FxHashMap::default(),
+        }
+    }
+
+    fn get(&self, piece: &[u8]) -> Option<&[u32]> {
+        match inline_key(piece) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(piece),
+        }
+        .map(CachedIds::as_slice)
+    }
+
+    fn insert(&mut self, piece: &[u8], ids: Vec<u32>) {
+        if self.short.len() + self.long.len() >= CACHE_MAX_ENTRIES {
+            self.short.clear();
+            self.long.clear();
+        }
+        let ids = CachedIds::new(ids);
+        match inline_key(piece) {
+            Some(key) => self.short.insert(key, ids),
+            None => self.long.insert(piece.into(), ids),
+        };
+    }
+}
 
 /// BPE results of short pieces, per thread and per vocabulary (the reference caches
 /// every piece too). Per thread rather than one shared map behind a lock: a shared
@@ -82,8 +162,7 @@ impl ThreadCaches {
                     self.by_vocab.clear();
                 }
                 // Sized for a typical run up front: rehashing showed up in profiles.
-                let cache = BpeCache::with_capacity_and_hasher(1 << 13, Default::default());
-                self.by_vocab.push((id, cache));
+                self.by_vocab.push((id, BpeCache::with_capacity(1 << 13)));
                 self.by_vocab.len() - 1
             }
         };
@@ -106,7 +185,7 @@ pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {
         merge_heap(vocab, word);
         return;
     }
-    let rank_of = |a: u32, b: u32| vocab.merge(a, b).map_or(NO_MERGE, |(rank, _)| rank);
+    let rank_of = |a: u32, b: u32| vocab.rank(a, b).unwrap_or(NO_MERGE);
     // Scratch on the stack: this runs once per distinct word, allocations showed up.
     // ranks[i]: rank of (word[i], word[i + 1]); merged[k]: whether word[k] was made by
     // the last pass. Only the first word.len() (- 1) entries are meaningful.
@@ -124,11 +203,7 @@ pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {
         };
         // Every occurrence of the pair has this rank, and no other pair has it (ranks
         // come from one dict lookup per pair).
-        let Some((_, merged_id)) = ranks
-            .iter()
-            .position(|&r| r == best)
-            .and_then(|i| vocab.merge(word[i], word[i + 1]))
-        else {
+        let Some(merged_id) = vocab.merged_id(best) else {
             break;
         };
         let n = word.len();
@@ -268,12 +343,44 @@ pub(crate) fn merge_heap(vocab: &Vocab, word: &mut Vec<u32>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{merge_heap, merge_reference, merge_simple};
+    use super::{inline_key, merge_heap, merge_reference, merge_simple, BpeCache};
     use crate::tokenizer::vocab::Vocab;
 
     /// Both fast versions must reproduce the reference loop exactly, on words short and
     /// long, repetitive enough to exercise equal ranks, overlaps (`aaa`) and re-formed
     /// pairs.
+    #[test]
+    fn inline_keys_distinguish_every_short_piece() {
+        // Trailing NULs and lengths must not collide; 16 bytes and more are not inline.
+        let pieces: [&[u8]; 6] = [b"", b"a", b"a\0", b"a\0\0", b"abcdefghijklmno", b"\x0f"];
+        let keys: Vec<u128> = pieces.iter().map(|p| inline_key(p).unwrap()).collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(inline_key(b"abcdefghijklmnop"), None);
+    }
+
+    #[test]
+    fn cache_returns_what_was_inserted_for_short_and_long_pieces() {
+        let mut cache = BpeCache::with_capacity(4);
+        let cases: [(&[u8], Vec<u32>); 4] = [
+            (b"cat", vec![7]),
+            (b"cats", vec![1, 2, 3]),
+            (b"catalogue", vec![1, 2, 3, 4, 5]),
+            (b"a-piece-longer-than-fifteen-bytes", vec![9, 8]),
+        ];
+        for (piece, ids) in &cases {
+            assert_eq!(cache.get(piece), None);
+            cache.insert(piece, ids.clone());
+        }
+        for (piece, ids) in &cases {
+            assert_eq!(cache.get(piece), Some(ids.as_slice()));
+        }
+        assert_eq!(cache.get(b"ca"), None);
+    }
+
     #[test]
     fn fast_merges_equal_the_reference_loop() {
         let vocab = Vocab::openai().unwrap();

@@ -34,6 +34,12 @@ fn class(c: char) -> u8 {
     if u < 128 {
         return ASCII_CLASSES[u as usize];
     }
+    class_range(u).2
+}
+
+/// The run of code points around `u` (`u >= 128`) that share its class: `(first, last,
+/// class)`, an entry of the table or the gap between two entries (class 0).
+fn class_range(u: u32) -> (u32, u32, u8) {
     match PRETOKENIZE_CLASSES.binary_search_by(|&(lo, hi, _)| {
         if hi < u {
             std::cmp::Ordering::Less
@@ -43,8 +49,17 @@ fn class(c: char) -> u8 {
             std::cmp::Ordering::Equal
         }
     }) {
-        Ok(i) => PRETOKENIZE_CLASSES.get(i).map_or(0, |&(_, _, f)| f),
-        Err(_) => 0,
+        Ok(i) => PRETOKENIZE_CLASSES.get(i).copied().unwrap_or((u, u, 0)),
+        Err(i) => {
+            let lo = i
+                .checked_sub(1)
+                .and_then(|j| PRETOKENIZE_CLASSES.get(j))
+                .map_or(0, |&(_, hi, _)| hi + 1);
+            let hi = PRETOKENIZE_CLASSES
+                .get(i)
+                .map_or(u32::MAX, |&(lo, _, _)| lo - 1);
+            (lo, hi, 0)
+        }
     }
 }
 
@@ -112,20 +127,82 @@ pub(crate) fn pretokenize<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
 }
 
 /// Length in bytes of the longest prefix of `s` whose characters all have `flag`.
+///
+/// Letters of one script come in runs of the same table entry, so the last entry found
+/// is tried before a new binary search; ASCII bytes are classified without decoding.
 fn run_len(s: &str, flag: u8) -> usize {
-    let mut end = 0;
-    for (i, c) in s.char_indices() {
-        if class(c) & flag == 0 {
+    let bytes = s.as_bytes();
+    let mut last = (1, 0, 0); // an empty range: the first non-ASCII character searches
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            if ASCII_CLASSES[usize::from(b)] & flag == 0 {
+                return i;
+            }
+            i += 1;
+            continue;
+        }
+        // `i` is on a character boundary: it only ever advances by whole characters.
+        let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else {
+            return i;
+        };
+        let u = c as u32;
+        if !(last.0..=last.1).contains(&u) {
+            last = class_range(u);
+        }
+        if last.2 & flag == 0 {
             return i;
         }
-        end = i + c.len_utf8();
+        i += c.len_utf8();
     }
-    end
+    i
 }
 
 #[cfg(test)]
 mod tests {
-    use super::pretokenize;
+    use super::{class, class_range, pretokenize, run_len, PRETOKENIZE_CLASSES};
+
+    /// The range lookup agrees with a per-character search at, around and between the
+    /// table's entries, and the run scanner with a per-character loop.
+    #[test]
+    fn class_ranges_and_runs_agree_with_per_character_lookup() {
+        let slow = |u: u32| {
+            PRETOKENIZE_CLASSES
+                .iter()
+                .find(|&&(lo, hi, _)| lo <= u && u <= hi)
+                .map_or(0, |&(_, _, f)| f)
+        };
+        let mut probes = vec![128, 0x10FFFF];
+        for &(lo, hi, _) in PRETOKENIZE_CLASSES {
+            probes.extend([lo.saturating_sub(1), lo, hi, hi + 1]);
+        }
+        for u in probes.into_iter().filter(|u| (128..=0x10FFFF).contains(u)) {
+            let (lo, hi, f) = class_range(u);
+            assert!(lo <= u && u <= hi, "{u:#x}");
+            assert_eq!(f, slow(u), "{u:#x}");
+            assert_eq!(slow(lo), f, "{u:#x}: start of its run");
+            assert_eq!(slow(hi), f, "{u:#x}: end of its run");
+        }
+        for text in [
+            "abc déf",
+            "Привет, мир",
+            "日本語テキスト!!",
+            "a١٢b",
+            "ſs's",
+            "€€€ x",
+        ] {
+            for (start, _) in text.char_indices() {
+                let rest = &text[start..];
+                for flag in [1, 2, 4] {
+                    let want = rest
+                        .char_indices()
+                        .find(|&(_, c)| class(c) & flag == 0)
+                        .map_or(rest.len(), |(i, _)| i);
+                    assert_eq!(run_len(rest, flag), want, "{rest:?} {flag}");
+                }
+            }
+        }
+    }
 
     fn pieces(s: &str) -> Vec<&str> {
         let mut v = Vec::new();
