@@ -8,6 +8,7 @@
 //! cannot be loaded the session benches are skipped with a message on stderr, never timed
 //! as something else. Full-size numbers against the PyTorch reference come from
 //! `tools/bench_vs_pytorch.py` (see docs/performance.md).
+#![forbid(unsafe_code)]
 use std::hint::black_box;
 use std::path::Path;
 

@@ -3,6 +3,7 @@
 //!
 //! `cargo bench --bench preprocess`. For the comparison with the Python
 //! reference run `tools/bench_preprocess.py`.
+#![forbid(unsafe_code)]
 // A bench without its input files cannot run: failing loudly is the point.
 #![allow(clippy::panic)]
 

@@ -23,7 +23,7 @@
 //! f16 is bound by the half-to-single conversion (no F16C in a baseline build, and
 //! clip-core has no `unsafe` for run-time-dispatched kernels), so it halves memory but not
 //! latency.
-
+#![forbid(unsafe_code)]
 // A bench whose setup fails cannot run: failing loudly is the point.
 #![allow(clippy::panic)]
 

@@ -3,6 +3,7 @@
 //!
 //! `cargo bench --bench tokenize`. The comparison with the Python reference and with
 //! Hugging Face `tokenizers` lives in `tools/bench_tokenizer.py`.
+#![forbid(unsafe_code)]
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use clip_rs::preprocess::tokenizer::{clean::clean, Tokenizer, DEFAULT_CONTEXT_LENGTH};

@@ -22,6 +22,7 @@
 //! | `quit` | | |
 //!
 //! `out` writes the result (tensor, ids or embeddings) as `.npy` for the fidelity checks.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -29,7 +30,7 @@ use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use clip_rs::{Clip, OrtOptions};
-use ndarray::{s, Array2, Array4, Axis};
+use ndarray::{Array2, Array4, Axis, Slice};
 use ndarray_npy::{read_npy, write_npy};
 use serde_json::{json, Value};
 
@@ -147,14 +148,13 @@ impl State {
                 for start in (0..n).step_by(batch) {
                     let end = (start + batch).min(n);
                     let t = Instant::now();
-                    let out = clip.encoder().encode_image_batch(pixels.slice(s![
-                        start..end,
-                        ..,
-                        ..,
-                        ..
-                    ]))?;
+                    let out = clip
+                        .encoder()
+                        .encode_image_batch(pixels.slice_axis(Axis(0), Slice::from(start..end)))?;
                     times.push(t.elapsed().as_secs_f64());
-                    embeds.slice_mut(s![start..end, ..]).assign(&out);
+                    embeds
+                        .slice_axis_mut(Axis(0), Slice::from(start..end))
+                        .assign(&out);
                 }
                 if let Some(out) = cmd.get("out").and_then(Value::as_str) {
                     write_npy(out, &embeds)?;
@@ -199,9 +199,11 @@ impl State {
                     let t = Instant::now();
                     let out = clip
                         .encoder()
-                        .encode_text_batch(tokens.slice(s![start..end, ..]))?;
+                        .encode_text_batch(tokens.slice_axis(Axis(0), Slice::from(start..end)))?;
                     times.push(t.elapsed().as_secs_f64());
-                    embeds.slice_mut(s![start..end, ..]).assign(&out);
+                    embeds
+                        .slice_axis_mut(Axis(0), Slice::from(start..end))
+                        .assign(&out);
                 }
                 if let Some(out) = cmd.get("out").and_then(Value::as_str) {
                     write_npy(out, &embeds)?;

@@ -12,6 +12,7 @@
 //! weights with `tools/export_onnx.py` for real results. Files that are not images (or fail to
 //! decode) are named on stderr and skipped. Run it twice and the second run replaces the
 //! records (the ids are the file names), it does not duplicate them.
+#![forbid(unsafe_code)]
 
 use std::error::Error;
 use std::path::{Path, PathBuf};

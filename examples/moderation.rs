@@ -47,6 +47,7 @@
 //! * With the random-weights fixture model (`tests/data/models/tiny-vit`) the output is
 //!   **meaningless**: it only shows that the pipeline runs. Use a released checkpoint
 //!   exported with `tools/export_onnx.py`.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 
@@ -200,14 +201,17 @@ impl Moderator {
             .mapv(|l| l / self.classifier.logit_scale().exp());
         let best = |r: &std::ops::Range<usize>| {
             cosines
-                .slice(ndarray::s![r.clone()])
+                .slice_axis(ndarray::Axis(0), ndarray::Slice::from(r.clone()))
                 .fold(f32::NEG_INFINITY, |m, &x| m.max(x))
         };
         let best_neutral = best(&self.neutral);
         let mut flagged = Vec::new();
         let mut scores = serde_json::Map::new();
         for (category, range) in self.config.categories.iter().zip(&self.ranges) {
-            let probability: f32 = probs.row(0).slice(ndarray::s![range.clone()]).sum();
+            let probability: f32 = probs
+                .row(0)
+                .slice_axis(ndarray::Axis(0), ndarray::Slice::from(range.clone()))
+                .sum();
             let margin = best(range) - best_neutral;
             let score = match category.rule {
                 Rule::Probability => probability,

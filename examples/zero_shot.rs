@@ -7,6 +7,7 @@
 //!
 //! (The tiny fixture model has random weights: its answers are meaningless, but the
 //! numbers equal the PyTorch reference's for the same weights.)
+#![forbid(unsafe_code)]
 
 use clip_core::zero_shot::{imagenet_templates, ZeroShotClassifier};
 use clip_rs::OrtOptions;

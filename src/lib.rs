@@ -42,7 +42,7 @@
 //! * `hub`: `hub::FromPretrained` (`Clip::from_pretrained("owner/repo")`): models from the
 //!   Hugging Face Hub, cached locally, with an offline mode.
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clip_preprocess::image::Preprocessor;
 use clip_preprocess::tokenizer::Tokenizer;
-use ndarray::{s, Array1, Array2, Array4, ArrayView2, ArrayView4, Axis};
+use ndarray::{Array1, Array2, Array4, ArrayView2, ArrayView4, Axis, Slice};
 
 use crate::config::ModelConfig;
 use crate::encoder::Encoder;
@@ -326,9 +326,9 @@ impl Clip {
             }
             let ok = prepared.rows.len();
             if ok > 0 {
-                let embeds =
-                    self.encoder
-                        .encode_image_batch(prepared.pixels.slice(s![..ok, .., .., ..]))?;
+                let embeds = self
+                    .encoder
+                    .encode_image_batch(prepared.pixels.slice_axis(Axis(0), Slice::from(..ok)))?;
                 check_embeds(&embeds, ok, dim)?;
                 for (row, &index) in prepared.rows.iter().enumerate() {
                     out.row_mut(index).assign(&embeds.row(row));
@@ -409,11 +409,12 @@ impl Clip {
         let mut out = Array2::<f32>::zeros((n, self.config().embed_dim));
         for start in (0..n).step_by(self.batch_size) {
             let end = (start + self.batch_size).min(n);
-            let embeds =
-                self.encoder
-                    .encode_image_batch(pixels.slice(s![start..end, .., .., ..]))?;
+            let embeds = self
+                .encoder
+                .encode_image_batch(pixels.slice_axis(Axis(0), Slice::from(start..end)))?;
             check_embeds(&embeds, end - start, self.config().embed_dim)?;
-            out.slice_mut(s![start..end, ..]).assign(&embeds);
+            out.slice_axis_mut(Axis(0), Slice::from(start..end))
+                .assign(&embeds);
         }
         Ok(out)
     }
@@ -534,7 +535,7 @@ mod tests {
             let mut out = Array2::zeros((ids.nrows(), 3));
             for (row, mut o) in ids.rows().into_iter().zip(out.rows_mut()) {
                 let e = eot(row);
-                let prefix = row.slice(s![..=e]);
+                let prefix = row.slice_axis(Axis(0), Slice::from(..=e));
                 o[0] = e as f32;
                 o[1] = prefix.iter().map(|&v| v as f32).sum();
                 o[2] = prefix
@@ -581,9 +582,12 @@ mod tests {
             let end = (start + 16).min(texts.len());
             let direct = clip
                 .encoder()
-                .encode_text_batch(tokens.slice(s![start..end, ..]))
+                .encode_text_batch(tokens.slice_axis(Axis(0), Slice::from(start..end)))
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(together.slice(s![start..end, ..]), direct);
+            assert_eq!(
+                together.slice_axis(Axis(0), Slice::from(start..end)),
+                direct
+            );
         }
     }
 

@@ -13,7 +13,7 @@
 //!   implement (Chroma in `clip-rs`).
 //! * [`Error`]: one typed error for all of it.
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod batching;
 mod clip;

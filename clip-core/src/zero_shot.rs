@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, Axis, Slice};
 
 use crate::clip::{AsImageInput, Clip};
 use crate::error::Error;
@@ -343,7 +343,10 @@ impl ZeroShotBuilder {
                         source,
                     })?;
             for offset in 0..labels.len() {
-                let rows = embeds.slice(s![offset * n_templates..(offset + 1) * n_templates, ..]);
+                let rows = embeds.slice_axis(
+                    Axis(0),
+                    Slice::from(offset * n_templates..(offset + 1) * n_templates),
+                );
                 weights.row_mut(first + offset).assign(&ensemble(rows));
             }
         }

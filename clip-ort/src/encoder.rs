@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use clip_core::{Encoder, ModelConfig};
-use ndarray::{s, Array2, ArrayView2, ArrayView4};
+use ndarray::{Array2, ArrayView2, ArrayView4, Axis, Slice};
 
 use crate::device::{self, Provider};
 use crate::error::OrtError;
@@ -166,8 +166,8 @@ impl OrtEncoder {
         }
         let mut out = Array2::<i32>::zeros((rows, target));
         let copied = target.min(width);
-        out.slice_mut(s![.., ..copied])
-            .assign(&ids.slice(s![.., ..copied]));
+        out.slice_axis_mut(Axis(1), Slice::from(..copied))
+            .assign(&ids.slice_axis(Axis(1), Slice::from(..copied)));
         Ok(out)
     }
 }

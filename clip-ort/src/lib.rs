@@ -20,7 +20,7 @@
 //! fp32 and fp16 towers (inputs/outputs converted with `half`), int64 or int32 token ids,
 //! and an optional `attention_mask` input (Hugging Face exports).
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod cache;
 mod device;

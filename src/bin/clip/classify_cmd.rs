@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clip_core::zero_shot::{imagenet_templates, ZeroShotClassifier};
-use ndarray::{s, Array4, Axis};
+use ndarray::{Array4, Axis, Slice};
 use serde_json::json;
 
 use crate::common::{error_chain, ModelArgs};
@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             continue;
         }
         let embeds = clip
-            .encode_pixels(pixels.slice(s![..ok.len(), .., .., ..]))
+            .encode_pixels(pixels.slice_axis(Axis(0), Slice::from(..ok.len())))
             .context("the image model failed")?;
         let probs = classifier.classify(embeds.view())?;
         for (path, row) in ok.iter().zip(probs.rows()) {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ndarray::{s, Array2};
+use ndarray::{Array2, Axis, Slice};
 
 use crate::common::{error_chain, read_stdin_lines, write_npy, ModelArgs, Towers};
 
@@ -109,7 +109,7 @@ pub fn run_text(args: TextArgs) -> anyhow::Result<ExitCode> {
     }
     if !ok_rows.is_empty() {
         let batch = clip
-            .encode_tokens(tokens.slice(s![..ok_rows.len(), ..]))
+            .encode_tokens(tokens.slice_axis(Axis(0), Slice::from(..ok_rows.len())))
             .context("the text model failed")?;
         for (row, &index) in ok_rows.iter().enumerate() {
             embeds.row_mut(index).assign(&batch.row(row));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clip_core::search::{Dtype, FileMeta, Index, ModelId, Upsert};
-use ndarray::{s, Array3, Array4, Axis};
+use ndarray::{Array3, Array4, Axis, Slice};
 
 use crate::common::{error_chain, ModelArgs};
 
@@ -275,7 +275,7 @@ fn embed_all(
                 return Ok(());
             }
             let embeds = clip
-                .encode_pixels(batch.slice(s![..rows.len(), .., .., ..]))
+                .encode_pixels(batch.slice_axis(Axis(0), Slice::from(..rows.len())))
                 .context("the image model failed")?;
             for (row, &i) in rows.iter().enumerate() {
                 let job = &jobs[i];

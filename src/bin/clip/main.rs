@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own module; its command line is a contract
 //! (scripts call it exactly so): extend it, never rename it.
+#![forbid(unsafe_code)]
 
 mod classify_cmd;
 mod common;
