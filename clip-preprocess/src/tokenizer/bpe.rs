@@ -286,7 +286,7 @@ pub(crate) fn merge_heap(vocab: &Vocab, word: &mut Vec<u32>) {
     let mut heap: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::with_capacity(n as usize);
     for i in 0..n.saturating_sub(1) {
         let (a, b) = (word[i as usize], word[i as usize + 1]);
-        if let Some((rank, _)) = vocab.merge(a, b) {
+        if let Some(rank) = vocab.rank(a, b) {
             heap.push(Reverse((rank, i)));
         }
     }
@@ -319,13 +319,13 @@ pub(crate) fn merge_heap(vocab: &Vocab, word: &mut Vec<u32>) {
             next[p as usize] = r;
             if r != NONE {
                 prev[r as usize] = p;
-                if let Some((rk, _)) = vocab.merge(merged, word[r as usize]) {
+                if let Some(rk) = vocab.rank(merged, word[r as usize]) {
                     heap.push(Reverse((rk, p)));
                 }
             }
             let l = prev[p as usize];
             if l != NONE {
-                if let Some((rk, _)) = vocab.merge(word[l as usize], merged) {
+                if let Some(rk) = vocab.rank(word[l as usize], merged) {
                     heap.push(Reverse((rk, l)));
                 }
             }

@@ -107,8 +107,9 @@ impl Vocab {
             .map(|&(_, _, merged)| merged)
     }
 
-    /// `(rank, merged id)` of the merge of the adjacent symbols `a b`, if there is one.
-    #[inline]
+    /// `(rank, merged id)` of the merge of the adjacent symbols `a b`, if there is one
+    /// (the reference loop's lookup; the fast paths ask for the rank alone).
+    #[cfg(test)]
     pub(crate) fn merge(&self, a: u32, b: u32) -> Option<(u32, u32)> {
         let rank = self.rank(a, b)?;
         Some((rank, self.merged_id(rank)?))
