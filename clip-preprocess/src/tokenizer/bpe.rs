@@ -19,31 +19,57 @@ use super::vocab::Vocab;
 /// Words with more symbols than this use the heap-based merge.
 pub(crate) const LONG_WORD: usize = 64;
 
-/// Appends the BPE ids of one pre-tokenized `piece` (already UTF-8 bytes) to `out`.
-pub(crate) fn bpe_piece(vocab: &Vocab, piece: &[u8], out: &mut Vec<u32>) {
-    let Some((&last, init)) = piece.split_last() else {
-        return;
-    };
-    if piece.len() > CACHE_MAX_PIECE {
-        out.extend_from_slice(&merge_piece(vocab, init, last));
-        return;
+/// Runs `f` with a BPE encoder for `vocab` that uses this thread's cache. Taken once
+/// per text rather than per piece: the thread-local access, the `RefCell` borrow and
+/// the search for the vocabulary's cache cost ~2 % of `clip tokenize` per piece.
+pub(crate) fn with_encoder<R>(vocab: &Vocab, mut f: impl FnMut(&mut Encoder<'_>) -> R) -> R {
+    // `try_with` fails only during thread teardown and `try_borrow_mut` only on
+    // re-entrancy (nothing run by `f` tokenizes); then `f` has not run yet, and runs
+    // uncached rather than panic.
+    let cached = CACHES.try_with(|caches| {
+        let mut caches = caches.try_borrow_mut().ok()?;
+        let cache = caches.for_vocab(vocab.id);
+        Some(f(&mut Encoder {
+            vocab,
+            cache: Some(cache),
+        }))
+    });
+    match cached {
+        Ok(Some(r)) => r,
+        _ => f(&mut Encoder { vocab, cache: None }),
     }
-    CACHES.with(|caches| {
-        // Re-entrancy is impossible (no callback runs under the borrow); if it ever
-        // happened, work uncached rather than panic.
-        let Ok(mut caches) = caches.try_borrow_mut() else {
-            out.extend_from_slice(&merge_piece(vocab, init, last));
+}
+
+/// BPE of pieces with one vocabulary and (normally) this thread's cache.
+pub(crate) struct Encoder<'a> {
+    vocab: &'a Vocab,
+    cache: Option<&'a mut BpeCache>,
+}
+
+impl Encoder<'_> {
+    /// Appends the BPE ids of one pre-tokenized `piece` (already UTF-8 bytes) to `out`.
+    pub(crate) fn piece(&mut self, piece: &[u8], out: &mut Vec<u32>) {
+        let Some((&last, init)) = piece.split_last() else {
             return;
         };
-        let cache = caches.for_vocab(vocab.id);
+        let cache = match &mut self.cache {
+            Some(cache) if piece.len() <= CACHE_MAX_PIECE => cache,
+            _ => {
+                out.extend_from_slice(&merge_piece(self.vocab, init, last));
+                return;
+            }
+        };
         if let Some(ids) = cache.get(piece) {
-            out.extend_from_slice(ids);
+            // Mostly 1–3 ids: pushed one by one, a `memcpy` call per piece cost more.
+            for &id in ids {
+                out.push(id);
+            }
             return;
         }
-        let word = merge_piece(vocab, init, last);
+        let word = merge_piece(self.vocab, init, last);
         out.extend_from_slice(&word);
-        cache.insert(piece, word);
-    });
+        cache.insert(piece, &word);
+    }
 }
 
 /// BPE of one piece: byte symbols (the last with `</w>`), then the merges.
@@ -62,7 +88,7 @@ const CACHE_MAX_PIECE: usize = 48;
 /// hashing and `memcmp`-ing a boxed slice (both showed up in profiles of `clip
 /// tokenize`). Nearly every word of real text is this short.
 const INLINE_KEY_BYTES: usize = 15;
-/// BPE results of up to this many ids are stored inline in the cache entry.
+/// BPE results of up to this many ids are stored in the cache entry itself.
 const INLINE_IDS: usize = 3;
 /// A cache is emptied when it reaches this many entries (bounds its memory to a few MB
 /// per thread).
@@ -70,49 +96,63 @@ const CACHE_MAX_ENTRIES: usize = 1 << 16;
 /// Caches of this many vocabularies are kept per thread; more, and all are dropped.
 const CACHE_MAX_VOCABS: usize = 4;
 
-/// The BPE ids of one cached piece.
-enum CachedIds {
-    Inline { len: u8, ids: [u32; INLINE_IDS] },
-    Boxed(Box<[u32]>),
-}
+/// The BPE ids of one cached piece, packed into 16 bytes so that a short-key entry
+/// (with its `u128` key) is 32 bytes, two per cache line: the random read of the entry
+/// was the cache's main cost (a 48-byte enum entry straddled lines). `[3]` is the number
+/// of ids; up to [`INLINE_IDS`] are in `[0..3]`, more are `arena[[0] .. [0] + [3]]`.
+#[derive(Clone, Copy)]
+struct PackedIds([u32; 4]);
 
-impl CachedIds {
-    fn new(ids: Vec<u32>) -> Self {
-        match u8::try_from(ids.len()) {
-            Ok(len) if ids.len() <= INLINE_IDS => {
-                let mut inline = [0; INLINE_IDS];
-                inline[..ids.len()].copy_from_slice(&ids);
-                Self::Inline { len, ids: inline }
-            }
-            _ => Self::Boxed(ids.into_boxed_slice()),
-        }
+/// The inline key of a piece of at most [`INLINE_KEY_BYTES`] bytes: its bytes, zero
+/// padded, and its length in the last byte (so `"a"` and `"a\0"` differ).
+///
+/// Built from (possibly overlapping) whole-word loads rather than a byte copy into a
+/// buffer: the variable-length copy was a `memcpy` call, and reading the buffer back as
+/// a `u128` stalled on store forwarding (a quarter of the cache lookup's samples).
+#[inline]
+fn inline_key(piece: &[u8]) -> Option<u128> {
+    let n = piece.len();
+    if n > INLINE_KEY_BYTES {
+        return None;
     }
-
-    fn as_slice(&self) -> &[u32] {
-        match self {
-            Self::Inline { len, ids } => ids.get(..usize::from(*len)).unwrap_or(ids),
-            Self::Boxed(ids) => ids,
-        }
-    }
+    let le64 = |at: usize| {
+        piece
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let le32 = |at: usize| {
+        piece
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+    };
+    let byte = |at: usize| piece.get(at).map_or(0, |&b| u64::from(b));
+    let (lo, hi) = match n {
+        0 => (0, 0),
+        // Bytes 0, n/2 and n-1 cover every byte of a 1..=3-byte piece.
+        1..=3 => (
+            byte(0) | byte(n / 2) << (8 * (n / 2)) | byte(n - 1) << (8 * (n - 1)),
+            0,
+        ),
+        // Two 4-byte loads overlapping in the middle: shared bytes are ORed onto
+        // themselves.
+        4..=7 => (le32(0) | le32(n - 4) << (8 * (n - 4)), 0),
+        8 => (le64(0), 0),
+        // Bytes 8..n are the top n-8 bytes of the last 8.
+        _ => (le64(0), le64(n - 8) >> (8 * (16 - n))),
+    };
+    // n <= 15: the length fits in the top byte, above every piece byte.
+    Some(u128::from(lo) | u128::from(hi) << 64 | (n as u128) << 120)
 }
 
 /// Piece bytes → BPE ids: short pieces under an inline key, the others by their bytes.
 #[derive(Default)]
 struct BpeCache {
-    short: FxHashMap<u128, CachedIds>,
-    long: FxHashMap<Box<[u8]>, CachedIds>,
-}
-
-/// The inline key of a piece of at most [`INLINE_KEY_BYTES`] bytes: its bytes, zero
-/// padded, and its length in the last byte (so `"a"` and `"a\0"` differ).
-fn inline_key(piece: &[u8]) -> Option<u128> {
-    let mut buf = [0u8; 16];
-    buf.get_mut(..piece.len())?.copy_from_slice(piece);
-    // piece.len() <= 16 here; a 16-byte piece has no room for its length: not inline.
-    buf[15] = u8::try_from(piece.len())
-        .ok()
-        .filter(|&n| usize::from(n) <= INLINE_KEY_BYTES)?;
-    Some(u128::from_le_bytes(buf))
+    short: FxHashMap<u128, PackedIds>,
+    long: FxHashMap<Box<[u8]>, PackedIds>,
+    /// The ids of results longer than [`INLINE_IDS`], back to back.
+    arena: Vec<u32>,
 }
 
 impl BpeCache {
@@ -120,26 +160,47 @@ impl BpeCache {
         Self {
             short: FxHashMap::with_capacity_and_hasher(n, Default::default()),
             long: FxHashMap::default(),
+            arena: Vec::with_capacity(n),
         }
     }
 
     fn get(&self, piece: &[u8]) -> Option<&[u32]> {
-        match inline_key(piece) {
+        let packed = match inline_key(piece) {
             Some(key) => self.short.get(&key),
             None => self.long.get(piece),
+        }?;
+        let [a, _, _, len] = &packed.0;
+        let len = *len as usize;
+        if len <= INLINE_IDS {
+            packed.0.get(..len)
+        } else {
+            self.arena.get(*a as usize..*a as usize + len)
         }
-        .map(CachedIds::as_slice)
     }
 
-    fn insert(&mut self, piece: &[u8], ids: Vec<u32>) {
-        if self.short.len() + self.long.len() >= CACHE_MAX_ENTRIES {
+    fn insert(&mut self, piece: &[u8], ids: &[u32]) {
+        let entries = self.short.len() + self.long.len();
+        // The arena is bounded too (its offsets are u32): a few ids per entry.
+        if entries >= CACHE_MAX_ENTRIES || self.arena.len() + ids.len() > 16 * CACHE_MAX_ENTRIES {
             self.short.clear();
             self.long.clear();
+            self.arena.clear();
         }
-        let ids = CachedIds::new(ids);
+        let (Ok(len), Ok(offset)) = (u32::try_from(ids.len()), u32::try_from(self.arena.len()))
+        else {
+            return; // not cacheable (cannot happen below the bounds above)
+        };
+        let packed = if ids.len() <= INLINE_IDS {
+            let mut inline = [0, 0, 0, len];
+            inline[..ids.len()].copy_from_slice(ids);
+            PackedIds(inline)
+        } else {
+            self.arena.extend_from_slice(ids);
+            PackedIds([offset, 0, 0, len])
+        };
         match inline_key(piece) {
-            Some(key) => self.short.insert(key, ids),
-            None => self.long.insert(piece.into(), ids),
+            Some(key) => self.short.insert(key, packed),
+            None => self.long.insert(piece.into(), packed),
         };
     }
 }
@@ -175,10 +236,12 @@ thread_local! {
 }
 
 /// The reference's loop, on ids (words longer than [`LONG_WORD`] symbols go to
-/// [`merge_heap`]): repeatedly merge every occurrence of the adjacent
-/// pair with the lowest rank, left to right. The rank of each adjacent pair is kept in
-/// `ranks` and only the pairs touching a merged symbol are looked up again, so a word
-/// of n symbols costs O(n) hash lookups instead of O(n²).
+/// [`merge_heap`]): repeatedly merge every occurrence of the adjacent pair with the
+/// lowest rank, left to right. The rank of each adjacent pair is kept in `ranks`, and a
+/// merge only looks up the two pairs it creates, so a word of n symbols costs O(n) hash
+/// lookups instead of O(n²). Each occurrence is merged in place: the symbols and ranks
+/// right of it shift down one slot (a block copy), which was cheaper than rewriting the
+/// whole word element by element in every pass (most passes merge one occurrence).
 pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {
     const NO_MERGE: u32 = u32::MAX;
     if word.len() > LONG_WORD {
@@ -187,17 +250,13 @@ pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {
     }
     let rank_of = |a: u32, b: u32| vocab.rank(a, b).unwrap_or(NO_MERGE);
     // Scratch on the stack: this runs once per distinct word, allocations showed up.
-    // ranks[i]: rank of (word[i], word[i + 1]); merged[k]: whether word[k] was made by
-    // the last pass. Only the first word.len() (- 1) entries are meaningful.
+    // ranks[i]: rank of (word[i], word[i + 1]), for i < word.len() - 1.
     let mut rank_buf = [NO_MERGE; LONG_WORD];
-    let mut merged_buf = [false; LONG_WORD];
-    let mut nranks = word.len() - 1;
     for (r, w) in rank_buf.iter_mut().zip(word.windows(2)) {
         *r = rank_of(w[0], w[1]);
     }
     while word.len() > 1 {
-        let ranks = &mut rank_buf[..nranks];
-        let merged = &mut merged_buf[..word.len()];
+        let ranks = &mut rank_buf[..word.len() - 1];
         let Some(best) = ranks.iter().copied().min().filter(|&r| r != NO_MERGE) else {
             break;
         };
@@ -206,33 +265,29 @@ pub(crate) fn merge_simple(vocab: &Vocab, word: &mut Vec<u32>) {
         let Some(merged_id) = vocab.merged_id(best) else {
             break;
         };
-        let n = word.len();
-        let (mut i, mut j) = (0, 0);
-        // New ranks are written behind the read position (j <= i), reusing old ones for
-        // pairs of two symbols that were both left alone (they were adjacent before).
-        while i < n {
-            if i + 1 < n && ranks[i] == best {
-                word[j] = merged_id;
-                merged[j] = true;
-                i += 2;
-            } else {
-                word[j] = word[i];
-                merged[j] = false;
-                // Pair (j, j+1) is old pair (i, i+1) if word[i + 1] is not merged next;
-                // fixed below when it is.
-                if i + 1 < n {
-                    ranks[j] = ranks[i];
-                }
-                i += 1;
+        let mut at = ranks.iter().position(|&r| r == best);
+        while let Some(i) = at {
+            // Merge word[i], word[i + 1]; pair i disappears, pairs i - 1 and i (now
+            // (word[i - 1], merged) and (merged, word[i + 1])) are new. A new pair is
+            // never the best one (the merged symbol differs from the pair's first), so
+            // the next occurrence is searched from i + 1, as the reference continues
+            // after the merged pair.
+            let n = word.len();
+            word[i] = merged_id;
+            word.copy_within(i + 2..n, i + 1);
+            word.truncate(n - 1);
+            rank_buf.copy_within(i + 1..n - 1, i);
+            let n = n - 1;
+            if i > 0 {
+                rank_buf[i - 1] = rank_of(word[i - 1], merged_id);
             }
-            j += 1;
-        }
-        word.truncate(j);
-        nranks = j.saturating_sub(1);
-        for k in 0..nranks {
-            if merged[k] || merged[k + 1] {
-                ranks[k] = rank_of(word[k], word[k + 1]);
+            if i + 1 < n {
+                rank_buf[i] = rank_of(merged_id, word[i + 1]);
             }
+            at = rank_buf
+                .get(i + 1..n.saturating_sub(1))
+                .and_then(|rest| rest.iter().position(|&r| r == best))
+                .map(|k| i + 1 + k);
         }
     }
 }
@@ -301,7 +356,7 @@ pub(crate) fn merge_heap(vocab: &Vocab, word: &mut Vec<u32>) {
             batch.push(p);
             heap.pop();
         }
-        let Some(&(first, second, merged)) = vocab.by_rank.get(rank as usize) else {
+        let Some((first, second, merged)) = vocab.merge_at(rank) else {
             continue;
         };
         for &p in &batch {
@@ -343,7 +398,9 @@ pub(crate) fn merge_heap(vocab: &Vocab, word: &mut Vec<u32>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{inline_key, merge_heap, merge_reference, merge_simple, BpeCache};
+    use super::{
+        inline_key, merge_heap, merge_reference, merge_simple, BpeCache, CACHE_MAX_ENTRIES,
+    };
     use crate::tokenizer::vocab::Vocab;
 
     /// Both fast versions must reproduce the reference loop exactly, on words short and
@@ -362,6 +419,33 @@ mod tests {
         assert_eq!(inline_key(b"abcdefghijklmnop"), None);
     }
 
+    /// The word-load construction of [`inline_key`] against the obvious byte copy, for
+    /// every length and many byte patterns.
+    #[test]
+    fn inline_keys_equal_the_padded_bytes_and_length() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = round % 17;
+            let piece: Vec<u8> = (0..n)
+                .map(|i| match round % 3 {
+                    0 => (x >> (i * 4 % 64)) as u8,
+                    1 => [0, 0xff][(x >> i) as usize & 1],
+                    _ => i as u8 + 1,
+                })
+                .collect();
+            let expected = (n <= 15).then(|| {
+                let mut buf = [0u8; 16];
+                buf[..n].copy_from_slice(&piece);
+                buf[15] = n as u8;
+                u128::from_le_bytes(buf)
+            });
+            assert_eq!(inline_key(&piece), expected, "piece {piece:?}");
+        }
+    }
+
     #[test]
     fn cache_returns_what_was_inserted_for_short_and_long_pieces() {
         let mut cache = BpeCache::with_capacity(4);
@@ -373,12 +457,29 @@ mod tests {
         ];
         for (piece, ids) in &cases {
             assert_eq!(cache.get(piece), None);
-            cache.insert(piece, ids.clone());
+            cache.insert(piece, ids);
         }
         for (piece, ids) in &cases {
             assert_eq!(cache.get(piece), Some(ids.as_slice()));
         }
         assert_eq!(cache.get(b"ca"), None);
+    }
+
+    #[test]
+    fn a_full_cache_starts_over_and_keeps_answering_right() {
+        let mut cache = BpeCache::with_capacity(4);
+        let ids = |i: u32| vec![i, i + 1, i + 2, i + 3, i + 4];
+        for i in 0..CACHE_MAX_ENTRIES as u32 + 10 {
+            cache.insert(format!("w{i}").as_bytes(), &ids(i));
+            assert!(cache.short.len() <= CACHE_MAX_ENTRIES);
+        }
+        let last = CACHE_MAX_ENTRIES as u32 + 9;
+        assert_eq!(
+            cache.get(format!("w{last}").as_bytes()),
+            Some(ids(last).as_slice())
+        );
+        assert_eq!(cache.get(b"w0"), None);
+        assert_eq!(cache.short.len(), 10);
     }
 
     #[test]

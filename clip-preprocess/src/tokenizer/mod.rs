@@ -35,6 +35,7 @@ pub mod clean;
 mod data;
 mod html;
 mod lower;
+mod merge_table;
 mod pretokenize;
 mod vocab;
 
@@ -222,24 +223,35 @@ impl Tokenizer {
     /// Like [`encode`](Self::encode) but stops once at least `limit` ids are produced;
     /// the flag says whether it stopped early (more ids would follow).
     fn encode_limited(&self, text: &str, limit: usize) -> (Vec<u32>, bool) {
-        let cleaned = clean::clean(text);
-        let mut ids = Vec::with_capacity(cleaned.len() / 3 + 2);
-        let mut stopped = false;
-        pretokenize::pretokenize(&cleaned, |piece| {
-            if stopped {
-                return;
-            }
-            if ids.len() >= limit {
-                stopped = true;
-                return;
-            }
-            match piece {
-                "<|startoftext|>" => ids.push(self.vocab.sot),
-                "<|endoftext|>" => ids.push(self.vocab.eot),
-                _ => bpe::bpe_piece(&self.vocab, piece.as_bytes(), &mut ids),
-            }
-        });
+        let mut ids = Vec::new();
+        let stopped = self.encode_into(text, limit, &mut ids);
         (ids, stopped)
+    }
+
+    /// [`encode_limited`](Self::encode_limited) appending to `ids` (the limit counts
+    /// the ids appended); returns whether it stopped early.
+    fn encode_into(&self, text: &str, limit: usize, ids: &mut Vec<u32>) -> bool {
+        let cleaned = clean::clean(text);
+        ids.reserve(cleaned.len() / 3 + 2);
+        let start = ids.len();
+        let mut stopped = false;
+        bpe::with_encoder(&self.vocab, |encoder| {
+            pretokenize::pretokenize(&cleaned, |piece| {
+                if stopped {
+                    return;
+                }
+                if ids.len() - start >= limit {
+                    stopped = true;
+                    return;
+                }
+                match piece {
+                    "<|startoftext|>" => ids.push(self.vocab.sot),
+                    "<|endoftext|>" => ids.push(self.vocab.eot),
+                    _ => encoder.piece(piece.as_bytes(), ids),
+                }
+            });
+        });
+        stopped
     }
 
     /// `clip.tokenize(texts, context_length, truncate)`: one row per text,
@@ -344,6 +356,19 @@ impl Tokenizer {
         let mut row = Vec::with_capacity(context_length.max(ids.len() + 2));
         row.push(self.vocab.sot);
         row.extend_from_slice(ids);
+        self.close_row(&mut row, stopped, context_length, truncate)?;
+        Ok(row)
+    }
+
+    /// The end of [`frame`](Self::frame), on a row that holds `[SOT] + ids`: appends
+    /// EOT, then cuts or fails as `frame` says.
+    fn close_row(
+        &self,
+        row: &mut Vec<u32>,
+        stopped: bool,
+        context_length: usize,
+        truncate: bool,
+    ) -> Result<(), usize> {
         row.push(self.vocab.eot);
         if row.len() > context_length || stopped {
             if !truncate {
@@ -354,7 +379,7 @@ impl Tokenizer {
                 *last = self.vocab.eot;
             }
         }
-        Ok(row)
+        Ok(())
     }
 
     /// One row of `clip.tokenize` for the command line: like
@@ -373,9 +398,11 @@ impl Tokenizer {
         truncate: bool,
     ) -> Result<Vec<u32>, TokenizerError> {
         check_context_length(context_length)?;
-        let (ids, stopped) = self.encode_limited(text, context_length.saturating_sub(1));
-        let mut row = self
-            .frame(&ids, stopped, context_length, truncate)
+        // The ids are encoded straight into the row (no second vector per text).
+        let mut row = Vec::with_capacity(context_length);
+        row.push(self.vocab.sot);
+        let stopped = self.encode_into(text, context_length.saturating_sub(1), &mut row);
+        self.close_row(&mut row, stopped, context_length, truncate)
             .map_err(|tokens| TokenizerError::TooLong {
                 index: 0,
                 tokens,

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 
 use super::byte_unicode::bytes_to_unicode;
+use super::merge_table;
 use super::TokenizerError;
 
 /// OpenAI's BPE merges (MIT licence, see `data/LICENSE-bpe_simple_vocab_16e6.txt`),
@@ -15,6 +16,11 @@ use super::TokenizerError;
 /// so that no file is needed at run time and nothing is inflated or hashed by string at
 /// start-up.
 static OPENAI_MERGES_BIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openai_merges.bin"));
+
+/// The same merges as a pair → rank hash table laid out by `build.rs` (see
+/// `merge_table.rs`): the embedded vocabulary builds nothing at start-up.
+static OPENAI_RANK_TABLE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/openai_merge_ranks.bin"));
 
 /// The number of merges `simple_tokenizer.py` reads: `merges[1:49152-256-2+1]`.
 const OPENAI_MERGES: usize = 49152 - 256 - 2;
@@ -40,10 +46,8 @@ pub(crate) struct Vocab {
     /// Byte → id of its symbol, without and with `</w>`.
     pub(crate) byte_ids: [u32; 256],
     pub(crate) byte_ids_eow: [u32; 256],
-    /// (left id, right id) → rank.
-    ranks: PairRanks,
-    /// rank → (left id, right id, merged id).
-    pub(crate) by_rank: Vec<(u32, u32, u32)>,
+    /// The merges: (left id, right id) → rank, rank → merge.
+    merges: Merges,
     /// Character of the byte-level alphabet → byte (for decoding).
     pub(crate) byte_decoder: FxHashMap<char, u8>,
     pub(crate) sot: u32,
@@ -52,6 +56,51 @@ pub(crate) struct Vocab {
 
 /// Source of [`Vocab::id`].
 static NEXT_VOCAB_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The merges of a vocabulary.
+#[derive(Debug)]
+enum Merges {
+    /// OpenAI's, from the tables `build.rs` embeds (merge `r` makes id `512 + r`).
+    OpenAi,
+    /// A vocabulary loaded from files.
+    Loaded {
+        /// (left id, right id) → rank.
+        ranks: PairRanks,
+        /// rank → (left id, right id, merged id).
+        by_rank: Vec<(u32, u32, u32)>,
+    },
+}
+
+/// The rank of merge `a b` in [`OPENAI_RANK_TABLE`].
+#[inline]
+fn openai_rank(a: u32, b: u32) -> Option<u32> {
+    let key = merge_table::pair_key(a, b)?;
+    let mask = (1usize << merge_table::BITS) - 1;
+    let mut i = merge_table::slot(key);
+    // `build.rs` guarantees an empty slot within MAX_PROBES reads.
+    for _ in 0..merge_table::MAX_PROBES {
+        let bytes = OPENAI_RANK_TABLE.get(i * 8..i * 8 + 8)?;
+        let entry = u64::from_le_bytes(bytes.try_into().ok()?);
+        if entry == merge_table::EMPTY {
+            return None;
+        }
+        if (entry >> 32) as u32 == key {
+            return Some(entry as u32);
+        }
+        i = (i + 1) & mask;
+    }
+    None
+}
+
+/// Merge `rank` of the embedded vocabulary: (left id, right id, merged id).
+fn openai_merge(rank: u32) -> Option<(u32, u32, u32)> {
+    let r = rank as usize;
+    let pair = OPENAI_MERGES_BIN.get(r * 4..r * 4 + 4)?;
+    let a = u32::from(u16::from_le_bytes([pair[0], pair[1]]));
+    let b = u32::from(u16::from_le_bytes([pair[2], pair[3]]));
+    // r < OPENAI_MERGES (the slice exists): fits in u32.
+    Some((a, b, (FIRST_MERGE_ID + r) as u32))
+}
 
 /// Merge ranks by pair of ids, the inner loop of BPE. Pairs of two ids below 2^16 (all
 /// of them in CLIP's 49,408-id vocabularies) are keyed by one `u32` with a `u32` rank:
@@ -96,15 +145,40 @@ impl Vocab {
     /// The rank of the merge of the adjacent symbols `a b`, if there is one.
     #[inline]
     pub(crate) fn rank(&self, a: u32, b: u32) -> Option<u32> {
-        self.ranks.get(a, b)
+        match &self.merges {
+            Merges::OpenAi => openai_rank(a, b),
+            Merges::Loaded { ranks, .. } => ranks.get(a, b),
+        }
     }
 
     /// The id made by the merge of rank `rank`.
     #[inline]
     pub(crate) fn merged_id(&self, rank: u32) -> Option<u32> {
-        self.by_rank
-            .get(rank as usize)
-            .map(|&(_, _, merged)| merged)
+        match &self.merges {
+            // Merge r makes id 512 + r (checked by `build.rs` and the test below).
+            Merges::OpenAi => {
+                ((rank as usize) < OPENAI_MERGES).then(|| rank + FIRST_MERGE_ID as u32)
+            }
+            Merges::Loaded { by_rank, .. } => {
+                by_rank.get(rank as usize).map(|&(_, _, merged)| merged)
+            }
+        }
+    }
+
+    /// Merge `rank`: (left id, right id, merged id).
+    pub(crate) fn merge_at(&self, rank: u32) -> Option<(u32, u32, u32)> {
+        match &self.merges {
+            Merges::OpenAi => openai_merge(rank),
+            Merges::Loaded { by_rank, .. } => by_rank.get(rank as usize).copied(),
+        }
+    }
+
+    /// The number of merges.
+    fn merge_count(&self) -> usize {
+        match &self.merges {
+            Merges::OpenAi => OPENAI_MERGES,
+            Merges::Loaded { by_rank, .. } => by_rank.len(),
+        }
     }
 
     /// `(rank, merged id)` of the merge of the adjacent symbols `a b`, if there is one
@@ -120,7 +194,10 @@ impl Vocab {
         // Only the embedded vocabulary leaves it empty (every other constructor sets
         // it); its strings follow from the merges: byte symbols, the same with `</w>`,
         // one concatenation per merge, then the two special tokens.
-        self.decoder.get_or_init(|| openai_decoder(&self.by_rank))
+        self.decoder.get_or_init(|| {
+            let merges = (0..self.merge_count()).map_while(|r| self.merge_at(r as u32));
+            openai_decoder(merges)
+        })
     }
 
     /// Builds the tables from a token → id map and the merges in rank order.
@@ -172,8 +249,7 @@ impl Vocab {
             size: encoder.len(),
             byte_ids,
             byte_ids_eow,
-            ranks,
-            by_rank,
+            merges: Merges::Loaded { ranks, by_rank },
             byte_decoder,
             sot,
             eot,
@@ -197,15 +273,8 @@ impl Vocab {
         if n_merges != OPENAI_MERGES || !OPENAI_MERGES_BIN.len().is_multiple_of(4) {
             return Err(invalid("the precompiled merge table has the wrong size"));
         }
-        let mut ranks = PairRanks::with_capacity(n_merges);
-        let mut by_rank = Vec::with_capacity(n_merges);
-        for (rank, pair) in OPENAI_MERGES_BIN.chunks_exact(4).enumerate() {
-            let a = u32::from(u16::from_le_bytes([pair[0], pair[1]]));
-            let b = u32::from(u16::from_le_bytes([pair[2], pair[3]]));
-            // rank < OPENAI_MERGES: these fit in u32.
-            let (rank, merged) = (rank as u32, (FIRST_MERGE_ID + rank) as u32);
-            ranks.insert(a, b, rank);
-            by_rank.push((a, b, merged));
+        if OPENAI_RANK_TABLE.len() != 8 << merge_table::BITS {
+            return Err(invalid("the precompiled rank table has the wrong size"));
         }
         let size = FIRST_MERGE_ID + n_merges + 2;
         Ok(Self {
@@ -214,8 +283,7 @@ impl Vocab {
             size,
             byte_ids,
             byte_ids_eow,
-            ranks,
-            by_rank,
+            merges: Merges::OpenAi,
             byte_decoder: b2u.iter().map(|&(b, c)| (c, b)).collect(),
             sot: (size - 2) as u32,
             eot: (size - 1) as u32,
@@ -340,12 +408,12 @@ fn add_special_tokens(json: &serde_json::Value, encoder: &mut FxHashMap<String, 
 }
 
 /// The token strings of the embedded vocabulary, rebuilt from its merges.
-fn openai_decoder(by_rank: &[(u32, u32, u32)]) -> Vec<Option<String>> {
-    let mut tokens: Vec<Option<String>> = Vec::with_capacity(FIRST_MERGE_ID + by_rank.len() + 2);
+fn openai_decoder(merges: impl Iterator<Item = (u32, u32, u32)>) -> Vec<Option<String>> {
+    let mut tokens: Vec<Option<String>> = Vec::with_capacity(FIRST_MERGE_ID + OPENAI_MERGES + 2);
     let b2u = bytes_to_unicode();
     tokens.extend(b2u.iter().map(|(_, c)| Some(c.to_string())));
     tokens.extend(b2u.iter().map(|(_, c)| Some(format!("{c}{EOW}"))));
-    for &(a, b, _) in by_rank {
+    for (a, b, _) in merges {
         // Merge symbols always have lower ids than the merge (checked by `build.rs`'s
         // construction and the test below); a missing one would only lose text in decode.
         let part = |id: u32| {
@@ -420,10 +488,38 @@ mod tests {
         assert_eq!(embedded.size, 49408);
         assert_eq!(embedded.byte_ids, parsed.byte_ids);
         assert_eq!(embedded.byte_ids_eow, parsed.byte_ids_eow);
-        assert_eq!(embedded.by_rank, parsed.by_rank);
-        assert_eq!(embedded.ranks.narrow, parsed.ranks.narrow);
-        assert_eq!(embedded.ranks.wide, parsed.ranks.wide);
-        assert!(embedded.ranks.wide.is_empty());
+        let super::Merges::Loaded { ranks, by_rank } = &parsed.merges else {
+            panic!("a parsed vocabulary has loaded merges");
+        };
+        assert!(matches!(embedded.merges, super::Merges::OpenAi));
+        assert_eq!(embedded.merge_count(), by_rank.len());
+        assert!(ranks.wide.is_empty());
+        // rank → merge, and pair → rank for every merge.
+        for (rank, &(a, b, merged)) in by_rank.iter().enumerate() {
+            let rank = rank as u32;
+            assert_eq!(embedded.merge_at(rank), Some((a, b, merged)), "rank {rank}");
+            assert_eq!(embedded.merged_id(rank), Some(merged), "rank {rank}");
+            assert_eq!(embedded.rank(a, b), Some(rank), "pair {a} {b}");
+        }
+        assert_eq!(embedded.merge_at(by_rank.len() as u32), None);
+        assert_eq!(embedded.merged_id(by_rank.len() as u32), None);
+        // Pairs that are not merges: every pair of byte symbols (where the probes of real
+        // text start) and 2 million pseudo-random pairs of any ids, some above 2^16.
+        let check =
+            |a: u32, b: u32| assert_eq!(embedded.rank(a, b), ranks.get(a, b), "pair {a} {b}");
+        for a in 0..512 {
+            for b in 0..512 {
+                check(a, b);
+            }
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2_000_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (a, b) = ((x as u32) % 70_000, ((x >> 32) as u32) % 70_000);
+            check(a, b);
+        }
         assert_eq!(embedded.byte_decoder, parsed.byte_decoder);
         assert_eq!((embedded.sot, embedded.eot), (parsed.sot, parsed.eot));
         assert_eq!(embedded.decoder(), parsed.decoder());
