@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use ndarray::Array2;
 
-use crate::support::{assert_close, model_dir, npy};
+use crate::support::{assert_close, model_dir, npy, TempDir};
 
 fn clip() -> Command {
     Command::new(env!("CARGO_BIN_EXE_clip"))
@@ -23,12 +23,6 @@ fn run_with_stdin(mut command: Command, stdin: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn temp_npy(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("clip-rs-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// The photos behind `tests/data/models/tiny-vit/inputs/pixel_values.npy`.
 fn fixture_photos() -> Vec<PathBuf> {
     let names: Vec<String> = serde_json::from_str(
@@ -43,7 +37,8 @@ fn fixture_photos() -> Vec<PathBuf> {
 fn embed_image_from_files_matches_the_reference() {
     // File bytes → exact preprocessing → ONNX Runtime, against
     // model.encode_image(preprocess(Image.open(f))) of the reference.
-    let out = temp_npy("images.npy");
+    let tmp = TempDir::new("cli-images");
+    let out = tmp.join("images.npy");
     let output = clip()
         .args([
             "embed-image",
@@ -78,7 +73,8 @@ fn embed_image_from_files_matches_the_reference() {
 
 #[test]
 fn embed_image_names_failures_and_keeps_going() {
-    let out = temp_npy("partial.npy");
+    let tmp = TempDir::new("cli-partial");
+    let out = tmp.join("partial.npy");
     let mut args = fixture_photos();
     args.insert(1, PathBuf::from("no/such/file.jpg"));
     let output = clip()
@@ -111,7 +107,8 @@ fn fixture_texts() -> Vec<String> {
 #[test]
 fn embed_text_matches_the_reference() {
     let texts = fixture_texts();
-    let out = temp_npy("texts.npy");
+    let tmp = TempDir::new("cli-texts");
+    let out = tmp.join("texts.npy");
     let mut command = clip();
     command
         .args([
@@ -140,7 +137,8 @@ fn embed_text_matches_the_reference() {
 fn embed_text_without_truncate_names_the_long_line() {
     let texts = fixture_texts();
     let long_line = texts.iter().position(|t| t.len() > 300).unwrap() + 1;
-    let out = temp_npy("texts-strict.npy");
+    let tmp = TempDir::new("cli-texts-strict");
+    let out = tmp.join("texts-strict.npy");
     let mut command = clip();
     command
         .args(["embed-text", "--quiet", "--model"])
@@ -165,6 +163,7 @@ fn embed_text_without_truncate_names_the_long_line() {
 
 #[test]
 fn missing_runtime_library_is_a_clear_error() {
+    let tmp = TempDir::new("cli-never");
     let mut command = clip();
     command
         .args([
@@ -176,7 +175,7 @@ fn missing_runtime_library_is_a_clear_error() {
         ])
         .arg(model_dir("micro"))
         .arg("--out")
-        .arg(temp_npy("never.npy"));
+        .arg(tmp.join("never.npy"));
     let output = run_with_stdin(command, b"hello\n");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -10,7 +10,7 @@ use clip_rs::preprocess::image::{PreprocessConfig, Preprocessor};
 use clip_rs::Tokenizer;
 use ndarray::Array3;
 
-use crate::support::npy;
+use crate::support::{npy, TempDir};
 
 fn clip() -> Command {
     Command::new(env!("CARGO_BIN_EXE_clip"))
@@ -24,7 +24,9 @@ fn image(name: &str) -> PathBuf {
 
 #[test]
 fn preprocess_writes_exact_tensors_and_names_failures() {
-    let out = std::env::temp_dir().join(format!("clip-rs-preprocess-{}", std::process::id()));
+    let tmp = TempDir::new("preprocess");
+    // Not created beforehand: `clip preprocess` makes its --out directory.
+    let out = tmp.join("out");
     let output = clip()
         .args(["preprocess", "--threads", "2", "--out"])
         .arg(&out)

@@ -62,3 +62,29 @@ pub fn assert_close(
         "{what}: max abs diff {max_diff} > {rel_tol} × max |ref| {scale}"
     );
 }
+
+/// A per-test scratch directory under the system temp dir, removed when the test passes
+/// and kept (for a look at what the command wrote) when it fails.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `<temp>/clip-rs-<name>-<pid>`, created empty.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("clip-rs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
