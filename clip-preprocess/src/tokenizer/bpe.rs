@@ -425,9 +425,7 @@ mod tests {
     fn inline_keys_equal_the_padded_bytes_and_length() {
         let mut x = 0x9e37_79b9_7f4a_7c15_u64;
         for round in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::tokenizer::xorshift64(&mut x);
             let n = round % 17;
             let piece: Vec<u8> = (0..n)
                 .map(|i| match round % 3 {
@@ -494,9 +492,7 @@ mod tests {
         ];
         for case in 0..2000 {
             let alpha = alphabets[case % alphabets.len()];
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::tokenizer::xorshift64(&mut seed);
             let len = 1 + (seed % if case % 2 == 0 { 300 } else { 20 }) as usize;
             let bytes: Vec<u8> = (0..len)
                 .map(|i| alpha[((seed >> (i % 57)) as usize + i * 7) % alpha.len()])

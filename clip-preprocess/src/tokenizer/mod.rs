@@ -39,6 +39,16 @@ mod merge_table;
 mod pretokenize;
 mod vocab;
 
+/// The xorshift64 step (13, 7, 17) that the tokenizer's randomized tests draw from:
+/// advances `state` and returns it.
+#[cfg(test)]
+pub(crate) fn xorshift64(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 

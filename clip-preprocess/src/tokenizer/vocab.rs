@@ -159,9 +159,7 @@ impl Vocab {
             Merges::OpenAi => {
                 ((rank as usize) < OPENAI_MERGES).then(|| rank + FIRST_MERGE_ID as u32)
             }
-            Merges::Loaded { by_rank, .. } => {
-                by_rank.get(rank as usize).map(|&(_, _, merged)| merged)
-            }
+            Merges::Loaded { .. } => self.merge_at(rank).map(|(_, _, merged)| merged),
         }
     }
 
@@ -514,9 +512,7 @@ mod tests {
         }
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..2_000_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::tokenizer::xorshift64(&mut x);
             let (a, b) = ((x as u32) % 70_000, ((x >> 32) as u32) % 70_000);
             check(a, b);
         }

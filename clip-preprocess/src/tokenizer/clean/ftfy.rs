@@ -705,12 +705,7 @@ mod tests {
         pool.dedup();
         assert!(pool.len() > 500, "{} characters", pool.len());
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = move || crate::tokenizer::xorshift64(&mut state);
         let (mut bad, mut n) = (0, 0);
         for _ in 0..200_000 {
             let len = 1 + (next() % 5) as usize;
