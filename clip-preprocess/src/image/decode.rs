@@ -126,7 +126,9 @@ fn decode_jpeg(
     };
     let channels = mode.channels();
     let len = pixel_len(width, height, channels)?;
-    let mut data = super::scratch::take_zeroed(len);
+    // libjpeg-turbo writes every row before `decompress` returns `Ok` (on an error the
+    // buffer is only recycled), so the buffer needs no zeroing first.
+    let mut data = super::scratch::take_for_overwrite(len);
     let image = turbojpeg::Image {
         pixels: data.as_mut_slice(),
         width,

@@ -254,6 +254,14 @@ impl Preprocessor {
         self
     }
 
+    /// Fills this thread's pool of reused buffers with `len`-byte buffers of `byte` (the
+    /// preprocessor does not zero the buffers it overwrites): tests and the fuzz target
+    /// check that outputs do not depend on what the buffers held.
+    #[doc(hidden)]
+    pub fn poison_thread_buffers(byte: u8, len: usize) {
+        scratch::poison(byte, len);
+    }
+
     /// Which resize kernels this CPU runs: `"avx2"` or `"scalar"`.
     #[doc(hidden)]
     pub fn resize_kernels() -> &'static str {
@@ -446,11 +454,7 @@ impl Preprocessor {
         if let Some(buf) = out.as_slice_mut() {
             let (r, rest) = buf.split_at_mut(plane);
             let (g, b) = rest.split_at_mut(plane);
-            convert::for_each_rgb(&cropped, |i, [pr, pg, pb]| {
-                r[i] = t[0][usize::from(pr)];
-                g[i] = t[1][usize::from(pg)];
-                b[i] = t[2][usize::from(pb)];
-            });
+            normalize::write_planes(&cropped, t, [r, g, b]);
         } else {
             convert::for_each_rgb(&cropped, |i, px| {
                 for (c, &v) in px.iter().enumerate() {
@@ -460,5 +464,46 @@ impl Preprocessor {
         }
         scratch::recycle(cropped.data);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{scratch, PreprocessConfig, Preprocessor};
+
+    /// Reused buffers are not zeroed before the decoder and the resize passes write them
+    /// (`scratch::take_for_overwrite`): no output may depend on what they held. Every
+    /// corpus image is preprocessed with the pool full of `0x00`, `0x5a` and `0xa5`
+    /// buffers large enough for every request; the three tensors must be equal.
+    #[test]
+    fn outputs_do_not_depend_on_reused_buffer_contents() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/images");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("the test corpus is readable")
+            .map(|e| e.expect("a directory entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e != "md" && e != "json"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 20, "corpus at {}", dir.display());
+        let pre = Preprocessor::new(PreprocessConfig::default());
+        let mut checked = 0;
+        for path in &files {
+            let mut outs = Vec::new();
+            for byte in [0x00, 0x5a, 0xa5] {
+                scratch::poison(byte, 8 << 20);
+                outs.push(
+                    pre.preprocess_path(path)
+                        .ok()
+                        .map(|t| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
+                );
+            }
+            assert!(
+                outs[0] == outs[1] && outs[1] == outs[2],
+                "{} depends on reused buffer contents",
+                path.display()
+            );
+            checked += usize::from(outs[0].is_some());
+        }
+        assert!(checked >= 20, "only {checked} images preprocessed");
     }
 }

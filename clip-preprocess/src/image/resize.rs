@@ -276,7 +276,7 @@ fn resample_u8(
         }
         (true, false) => {
             let h = Coeffs::window(in_w, out_w, cols);
-            let mut out = scratch::take_zeroed(win.width * win.height * c);
+            let mut out = scratch::take_for_overwrite(win.width * win.height * c);
             k.horizontal(
                 src,
                 in_w * c,
@@ -292,7 +292,7 @@ fn resample_u8(
         }
         (false, true) => {
             let v = Coeffs::window(in_h, out_h, rows);
-            let mut out = scratch::take_zeroed(win.width * win.height * c);
+            let mut out = scratch::take_for_overwrite(win.width * win.height * c);
             k.vertical(
                 src,
                 in_w * c,
@@ -310,7 +310,7 @@ fn resample_u8(
             let v = Coeffs::window(in_h, out_h, rows);
             if horizontal_first {
                 let (y0, y1) = v.input_span(out_rows.clone());
-                let mut tmp = scratch::take_zeroed(win.width * (y1 - y0) * c);
+                let mut tmp = scratch::take_for_overwrite(win.width * (y1 - y0) * c);
                 k.horizontal(
                     src,
                     in_w * c,
@@ -322,7 +322,7 @@ fn resample_u8(
                     0,
                     &mut tmp,
                 );
-                let mut out = scratch::take_zeroed(win.width * win.height * c);
+                let mut out = scratch::take_for_overwrite(win.width * win.height * c);
                 k.vertical(
                     &tmp,
                     win.width * c,
@@ -337,7 +337,7 @@ fn resample_u8(
                 out
             } else {
                 let (x0, x1) = h.input_span(out_cols.clone());
-                let mut tmp = scratch::take_zeroed((x1 - x0) * win.height * c);
+                let mut tmp = scratch::take_for_overwrite((x1 - x0) * win.height * c);
                 k.vertical(
                     src,
                     in_w * c,
@@ -348,7 +348,7 @@ fn resample_u8(
                     out_rows,
                     &mut tmp,
                 );
-                let mut out = scratch::take_zeroed(win.width * win.height * c);
+                let mut out = scratch::take_for_overwrite(win.width * win.height * c);
                 k.horizontal(
                     &tmp,
                     (x1 - x0) * c,
