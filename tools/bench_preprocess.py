@@ -7,7 +7,9 @@
   Python process, torch limited to 1 thread; Python start-up is excluded;
 * clip-rs: the whole `clip preprocess --threads 1 --out TMP FILES...` process
   (start-up, reading, decoding, writing the .npy files included), then with more
-  threads.
+  threads;
+* Pillow's decoding alone (`Image.open(f).load()`), the same libjpeg-turbo work that
+  exact preprocessing has to do: a floor for both sides.
 
 Prints the median of `--runs` runs of each, per-image times and the ratio. The
 outputs of the first clip-rs run are also compared with the reference tensors
@@ -76,6 +78,15 @@ def main() -> None:
             cpu["ref"].append(time.process_time() - c)
             return time.perf_counter() - t
 
+        def run_decode_only() -> float:
+            # Pillow's JPEG decoding alone (libjpeg-turbo, as in `clip preprocess`): the part
+            # of the reference's loop that exact preprocessing cannot skip.
+            t = time.perf_counter()
+            for f in files:
+                with Image.open(f) as im:
+                    im.load()
+            return time.perf_counter() - t
+
         def child_cpu() -> float:
             r = resource.getrusage(resource.RUSAGE_CHILDREN)
             return r.ru_utime + r.ru_stime
@@ -102,10 +113,11 @@ def main() -> None:
 
         cpu["ref"].clear()
         cpu["clip"].clear()
-        ref_times, rs_times = [], []
+        ref_times, rs_times, decode_times = [], [], []
         for _ in range(args.runs):  # interleaved, so both see the same machine load
             ref_times.append(run_reference())
             rs_times.append(run_clip(1, work / "out1"))
+            decode_times.append(run_decode_only())
         thread_times = {}
         for threads in sorted({2, os.cpu_count() or 1}):
             thread_times[threads] = statistics.median(run_clip(threads, work / f"out{threads}") for _ in range(args.runs))
@@ -115,6 +127,8 @@ def main() -> None:
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; Pillow {PIL.__version__}, torch {torch.__version__}")
         print(f"{n} files ({len(srcs)} distinct x {args.copies}), size {args.size}, median of {args.runs} runs")
         print(f"reference preprocess(Image.open(f)) loop : {ref_med * 1e3:9.1f} ms  ({ref_med / n * 1e3:.2f} ms/image)")
+        dec_med = statistics.median(decode_times)
+        print(f"  of which Pillow's decoding alone         : {dec_med * 1e3:9.1f} ms  ({dec_med / n * 1e3:.2f} ms/image; Image.open + load)")
         print(f"clip preprocess --threads 1 (process)     : {rs_med * 1e3:9.1f} ms  ({rs_med / n * 1e3:.2f} ms/image)")
         for threads, t in thread_times.items():
             print(f"clip preprocess --threads {threads} (process)     : {t * 1e3:9.1f} ms  ({t / n * 1e3:.2f} ms/image)")
