@@ -254,9 +254,9 @@ impl Preprocessor {
         self
     }
 
-    /// Fills this thread's pool of reused buffers with `len`-byte buffers of `byte` (the
-    /// preprocessor does not zero the buffers it overwrites): tests and the fuzz target
-    /// check that outputs do not depend on what the buffers held.
+    /// Fills this thread's pool of reused buffers with `len`-byte buffers of `byte` (`len`
+    /// capped at 64 MiB; the preprocessor does not zero the buffers it overwrites): tests
+    /// and the fuzz target check that outputs do not depend on what the buffers held.
     #[doc(hidden)]
     pub fn poison_thread_buffers(byte: u8, len: usize) {
         scratch::poison(byte, len);

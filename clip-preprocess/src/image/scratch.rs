@@ -83,13 +83,16 @@ pub(crate) fn recycle(buf: Vec<u8>) {
     });
 }
 
-/// Test hook: empties this thread's pool and fills it with buffers of `len` bytes, all
-/// `byte`, so that a test can show no output depends on what a reused buffer held.
+/// Test hook: empties this thread's pool and fills it with buffers of `len` bytes (at
+/// most [`MAX_KEPT`]), all `byte`, so that a test can show no output depends on what a
+/// reused buffer held.
 pub(crate) fn poison(byte: u8, len: usize) {
+    let len = len.min(MAX_KEPT);
     POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        pool.clear();
-        pool.resize_with(MAX_BUFFERS, || vec![byte; len]);
+        if let Ok(mut pool) = pool.try_borrow_mut() {
+            pool.clear();
+            pool.resize_with(MAX_BUFFERS, || vec![byte; len]);
+        }
     });
 }
 
