@@ -101,8 +101,7 @@ fn write_rank_table(merges: &[u8], dest: &std::path::Path) {
     let size = 1usize << merge_table::BITS;
     let mut slots = vec![merge_table::EMPTY; size];
     for (rank, pair) in merges.chunks_exact(4).enumerate() {
-        let a = u32::from(u16::from_le_bytes([pair[0], pair[1]]));
-        let b = u32::from(u16::from_le_bytes([pair[2], pair[3]]));
+        let (a, b) = merge_table::merge_record(pair).unwrap();
         let key = merge_table::pair_key(a, b).unwrap();
         let entry = (u64::from(key) << 32) | rank as u64;
         let mut i = merge_table::slot(key);

@@ -1,5 +1,5 @@
-//! Layout of the embedded vocabulary's merge-rank table, shared by `build.rs` (which
-//! fills it) and `vocab.rs` (which reads it).
+//! Layout of the embedded vocabulary's merge-rank table and of its merge records,
+//! shared by `build.rs` (which writes them) and `vocab.rs` (which reads them).
 //!
 //! `2^BITS` little-endian `u64` slots, each `(pair key << 32) | rank` or [`EMPTY`]; the
 //! pair key of merge `a b` is `(a << 16) | b` (every id of OpenAI's vocabulary is below
@@ -26,4 +26,17 @@ pub(crate) fn slot(key: u32) -> usize {
 #[inline]
 pub(crate) fn pair_key(a: u32, b: u32) -> Option<u32> {
     ((a | b) >> 16 == 0).then_some((a << 16) | b)
+}
+
+/// The `(left id, right id)` of one 4-byte record of `openai_merges.bin` (two
+/// little-endian `u16`), the merge list `build.rs` writes and both tables are read from.
+#[inline]
+pub(crate) fn merge_record(record: &[u8]) -> Option<(u32, u32)> {
+    match record {
+        &[a0, a1, b0, b1] => Some((
+            u32::from(u16::from_le_bytes([a0, a1])),
+            u32::from(u16::from_le_bytes([b0, b1])),
+        )),
+        _ => None,
+    }
 }

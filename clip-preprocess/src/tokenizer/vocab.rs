@@ -95,9 +95,7 @@ fn openai_rank(a: u32, b: u32) -> Option<u32> {
 /// Merge `rank` of the embedded vocabulary: (left id, right id, merged id).
 fn openai_merge(rank: u32) -> Option<(u32, u32, u32)> {
     let r = rank as usize;
-    let pair = OPENAI_MERGES_BIN.get(r * 4..r * 4 + 4)?;
-    let a = u32::from(u16::from_le_bytes([pair[0], pair[1]]));
-    let b = u32::from(u16::from_le_bytes([pair[2], pair[3]]));
+    let (a, b) = merge_table::merge_record(OPENAI_MERGES_BIN.get(r * 4..r * 4 + 4)?)?;
     // r < OPENAI_MERGES (the slice exists): fits in u32.
     Some((a, b, (FIRST_MERGE_ID + r) as u32))
 }
