@@ -24,9 +24,7 @@ thread_local! {
 /// that room, the one with the fewest initialised bytes is emptied, so that the long
 /// ones stay available to [`take_for_overwrite`].
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
-    let mut buf = take_pooled(|b| b.capacity() >= capacity, Vec::len)
-        .or_else(|| take_pooled(|_| true, |b| usize::MAX - b.capacity()))
-        .unwrap_or_default();
+    let mut buf = take_pooled(capacity, Vec::capacity).unwrap_or_default();
     buf.clear();
     buf.reserve(capacity);
     buf
@@ -39,23 +37,23 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
 /// beyond the pooled buffer's old length are zero-filled, so the buffer is chosen by its
 /// length (its initialised bytes): the shortest that is long enough, else the longest.
 pub(crate) fn take_for_overwrite(len: usize) -> Vec<u8> {
-    let mut buf = take_pooled(|b| b.len() >= len, Vec::len)
-        .or_else(|| take_pooled(|_| true, |b| usize::MAX - b.len()))
-        .unwrap_or_default();
+    let mut buf = take_pooled(len, Vec::len).unwrap_or_default();
     buf.resize(len, 0);
     buf
 }
 
-/// Removes and returns the pooled buffer with the smallest `key` among those that
-/// `accept`; its length and contents are as it was given back.
-fn take_pooled(accept: impl Fn(&Vec<u8>) -> bool, key: fn(&Vec<u8>) -> usize) -> Option<Vec<u8>> {
+/// Removes and returns a pooled buffer whose `room` (capacity or length) is at least
+/// `want`: of those, the one with the fewest initialised bytes; if none has the room, the
+/// one with the most room (it grows). Its length and contents are as it was given back.
+fn take_pooled(want: usize, room: fn(&Vec<u8>) -> usize) -> Option<Vec<u8>> {
     POOL.with(|pool| {
         let mut pool = pool.try_borrow_mut().ok()?;
         let fit = pool
             .iter()
             .enumerate()
-            .filter(|(_, b)| accept(b))
-            .min_by_key(|(_, b)| key(b))
+            .filter(|(_, b)| room(b) >= want)
+            .min_by_key(|(_, b)| b.len())
+            .or_else(|| pool.iter().enumerate().max_by_key(|(_, b)| room(b)))
             .map(|(i, _)| i)?;
         Some(pool.swap_remove(fit))
     })
