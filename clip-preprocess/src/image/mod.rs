@@ -433,7 +433,7 @@ impl Preprocessor {
     }
 
     /// Resize → crop → RGB → normalize, writing `out` (`[3, n, n]`).
-    fn run(&self, raster: &Raster, mut out: ArrayViewMut3<f32>) -> Result<(), ImageError> {
+    fn run(&self, raster: &Raster, out: ArrayViewMut3<f32>) -> Result<(), ImageError> {
         self.check_out(&out)?;
         let n = self.side()?;
         let (w, h) = (raster.width, raster.height);
@@ -449,19 +449,7 @@ impl Preprocessor {
         } else {
             resize::resize_window(raster, out_w, out_h, win, self.kernels)
         };
-        let t = &self.table.table;
-        let plane = n * n;
-        if let Some(buf) = out.as_slice_mut() {
-            let (r, rest) = buf.split_at_mut(plane);
-            let (g, b) = rest.split_at_mut(plane);
-            normalize::write_planes(&cropped, t, [r, g, b]);
-        } else {
-            convert::for_each_rgb(&cropped, |i, px| {
-                for (c, &v) in px.iter().enumerate() {
-                    out[[c, i / n, i % n]] = t[c][usize::from(v)];
-                }
-            });
-        }
+        normalize::write_tensor(&cropped, &self.table.table, out);
         scratch::recycle(cropped.data);
         Ok(())
     }

@@ -5,6 +5,8 @@
 //! possible results per channel, computed with exactly those operations, is
 //! bit-identical and avoids the division per pixel.
 
+use ndarray::ArrayViewMut3;
+
 use super::convert::for_each_rgb;
 use super::raster::{Mode, Raster};
 
@@ -34,6 +36,25 @@ impl NormalizeTable {
     }
 }
 
+/// Converts `src` (the cropped image, in its Pillow mode, `n × n`) to RGB and writes the
+/// normalised `[3, n, n]` tensor `out`: [`write_planes`] when `out` is contiguous (a
+/// tensor or a batch row), element by element otherwise.
+pub(crate) fn write_tensor(src: &Raster, table: &[[f32; 256]; 3], mut out: ArrayViewMut3<f32>) {
+    let n = out.shape()[2];
+    let plane = out.shape()[1] * n;
+    if let Some(buf) = out.as_slice_mut() {
+        let (r, rest) = buf.split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        write_planes(src, table, [r, g, b]);
+    } else {
+        for_each_rgb(src, |i, px| {
+            for (c, &v) in px.iter().enumerate() {
+                out[[c, i / n, i % n]] = table[c][usize::from(v)];
+            }
+        });
+    }
+}
+
 /// The three output planes `[r, g, b]`.
 pub(crate) type Planes<'a> = [&'a mut [f32]; 3];
 
@@ -43,7 +64,7 @@ pub(crate) type Planes<'a> = [&'a mut [f32]; 3];
 /// `RGB` and `L` (nearly every photo) take loops over whole rows without a call per
 /// pixel, so the compiler drops the bounds checks; the other modes go through
 /// [`for_each_rgb`], which defines the conversion. Both give the same values (tested).
-pub(crate) fn write_planes(src: &Raster, table: &[[f32; 256]; 3], planes: Planes<'_>) {
+fn write_planes(src: &Raster, table: &[[f32; 256]; 3], planes: Planes<'_>) {
     let [r, g, b] = planes;
     match src.mode {
         Mode::Rgb => {
@@ -77,7 +98,7 @@ fn write_planes_per_pixel(src: &Raster, table: &[[f32; 256]; 3], planes: Planes<
 
 #[cfg(test)]
 mod tests {
-    use super::{write_planes, write_planes_per_pixel, NormalizeTable, Planes};
+    use super::{write_planes, write_planes_per_pixel, write_tensor, NormalizeTable, Planes};
     use crate::image::raster::{Mode, Raster};
     use crate::image::{CLIP_MEAN, CLIP_STD};
 
@@ -104,5 +125,20 @@ mod tests {
             };
             assert_eq!(run(write_planes), run(write_planes_per_pixel), "{mode:?}");
         }
+    }
+
+    /// A strided output (here column-major) gets the same values as a contiguous one.
+    #[test]
+    fn strided_outputs_equal_contiguous_ones() {
+        use ndarray::{Array3, ShapeBuilder};
+        let table = NormalizeTable::new(CLIP_MEAN, CLIP_STD);
+        let data: Vec<u8> = (0..5 * 5 * 3).map(|i| (i * 37 % 256) as u8).collect();
+        let src = Raster::new_u8(Mode::Rgb, 5, 5, data);
+        let mut contiguous = Array3::<f32>::zeros((3, 5, 5));
+        let mut strided = Array3::<f32>::zeros((3, 5, 5).f());
+        assert!(strided.as_slice_mut().is_none());
+        write_tensor(&src, &table.table, contiguous.view_mut());
+        write_tensor(&src, &table.table, strided.view_mut());
+        assert_eq!(contiguous, strided);
     }
 }
