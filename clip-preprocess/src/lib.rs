@@ -6,7 +6,9 @@
 //!   exactly as `clip.tokenize`.
 #![deny(missing_docs)]
 // Unsafe code lives only in the measured AVX2 resize kernels (`image::resize::simd`), which opt
-// back in and are tested byte for byte against the scalar path.
+// back in and are tested byte for byte against the scalar path, and in the few TurboJPEG
+// calls of `image::jpeg_window` (a cropping region, which the `turbojpeg` crate does not
+// wrap), tested pixel for pixel against the whole-width decode.
 #![deny(unsafe_code)]
 
 pub mod image;

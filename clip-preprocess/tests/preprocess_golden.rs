@@ -67,13 +67,15 @@ fn config(size: u32) -> PreprocessConfig {
 }
 
 /// Runs the whole corpus with one preprocessor configuration.
-fn check_corpus(scalar: bool) {
+fn check_corpus(scalar: bool, jpeg_column_window: bool) {
     let goldens = goldens();
     assert!(goldens.len() >= 50, "corpus too small: {}", goldens.len());
     let mut failures = Vec::new();
     let mut identical = 0;
     for g in &goldens {
-        let pre = Preprocessor::new(config(g.size)).with_scalar_kernels(scalar);
+        let pre = Preprocessor::new(config(g.size))
+            .with_scalar_kernels(scalar)
+            .with_jpeg_column_window(jpeg_column_window);
         let path = data_dir().join("images").join(&g.name);
         let actual = match pre.preprocess_path(&path) {
             Ok(t) => t,
@@ -120,8 +122,9 @@ fn check_corpus(scalar: bool) {
         ));
     }
     eprintln!(
-        "preprocess golden ({} kernels): {identical}/{} bit-identical",
+        "preprocess golden ({} kernels, JPEG column window {}): {identical}/{} bit-identical",
         if scalar { "scalar" } else { "auto" },
+        if jpeg_column_window { "on" } else { "off" },
         goldens.len()
     );
     assert!(
@@ -136,12 +139,19 @@ fn check_corpus(scalar: bool) {
 
 #[test]
 fn corpus_is_bit_identical_to_reference() {
-    check_corpus(false);
+    check_corpus(false, true);
 }
 
 #[test]
 fn corpus_is_bit_identical_with_scalar_kernels() {
-    check_corpus(true);
+    check_corpus(true, true);
+}
+
+/// The default decodes only the JPEG columns the resize reads; the whole-width decode
+/// must match the reference too (it is the fallback when TurboJPEG refuses a window).
+#[test]
+fn corpus_is_bit_identical_with_whole_width_jpeg_decoding() {
+    check_corpus(false, false);
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! Image bytes → `Preprocessor::preprocess_bytes`, the whole exact path (format detection,
 //! header checks, decode, resize, crop, RGB conversion, normalisation), plus
-//! `Fidelity::Throughput` for JPEGs and the scalar resize kernels as an oracle of the SIMD
-//! ones.
+//! `Fidelity::Throughput` for JPEGs, the scalar resize kernels as an oracle of the SIMD
+//! ones, and the whole-width JPEG decode as the oracle of the column-window one.
 //!
 //! Invariants: no panic, no hang, no huge allocation; a tensor comes back with the requested
 //! shape and only finite values; the scalar kernels give the same bits as the dispatched ones;
-//! the output does not depend on what the reused scratch buffers held.
+//! the output does not depend on what the reused scratch buffers held; decoding a JPEG's
+//! needed columns only gives the whole-width decode's bits and verdict.
 #![no_main]
 
 use clip_preprocess::image::{Fidelity, Limits, PreprocessConfig, Preprocessor};
@@ -73,6 +74,26 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         assert_eq!(runs[0], runs[1], "output depends on reused buffer contents");
         assert_eq!(runs[0].is_some(), result.is_ok(), "verdict depends on reused buffers");
+    }
+
+    // Exact JPEG decoding of only the columns the resize reads (a column window) must give
+    // the whole-width decode's bits and verdict.
+    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        let whole = exact
+            .clone()
+            .with_jpeg_column_window(false)
+            .preprocess_bytes(data);
+        match (&result, &whole) {
+            (Ok(a), Ok(b)) => {
+                let same = a
+                    .iter()
+                    .zip(b.iter())
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "column-window and whole-width JPEG decoding differ");
+            }
+            (Err(_), Err(_)) => {}
+            _ => panic!("column-window and whole-width JPEG decoding disagree on success"),
+        }
     }
 
     // Throughput mode differs from the exact one only for JPEGs.

@@ -20,9 +20,16 @@
 
 use std::io::Cursor;
 
+use std::ops::Range;
+
 use super::error::ImageError;
-use super::raster::{Mode, Raster};
+use super::jpeg_window;
+use super::raster::{Decoded, Mode, Raster};
 use super::Limits;
+
+/// For an image of `(width, height)`, the columns the caller will read, if fewer than
+/// all (exact mode: the resize's support of the centre crop).
+pub(crate) type ColumnsRead<'a> = &'a dyn Fn(usize, usize) -> Option<Range<usize>>;
 
 /// Image container formats recognised from their first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,16 +85,20 @@ pub(crate) fn detect(bytes: &[u8]) -> Result<Format, ImageError> {
 /// `min_side`: throughput mode only. JPEGs are then decoded with libjpeg-turbo's
 /// DCT-domain downscaling (1/2, 1/4 or 1/8) as long as the short side stays at
 /// least `min_side`; the result is no longer Pillow's pixels.
+///
+/// `columns_read` (exact mode): JPEGs may then hold only a window of columns that
+/// includes those (see [`jpeg_window`]); other formats are always whole.
 pub(crate) fn decode(
     bytes: &[u8],
     limits: &Limits,
     min_side: Option<usize>,
-) -> Result<Raster, ImageError> {
+    columns_read: Option<ColumnsRead<'_>>,
+) -> Result<Decoded, ImageError> {
     match detect(bytes)? {
-        Format::Jpeg => decode_jpeg(bytes, limits, min_side),
-        Format::Png => decode_png(bytes, limits),
-        Format::Gif => decode_gif(bytes, limits),
-        other => decode_with_image_crate(bytes, other, limits),
+        Format::Jpeg => decode_jpeg(bytes, limits, min_side, columns_read),
+        Format::Png => decode_png(bytes, limits).map(Decoded::whole),
+        Format::Gif => decode_gif(bytes, limits).map(Decoded::whole),
+        other => decode_with_image_crate(bytes, other, limits).map(Decoded::whole),
     }
 }
 
@@ -99,7 +110,8 @@ fn decode_jpeg(
     bytes: &[u8],
     limits: &Limits,
     min_side: Option<usize>,
-) -> Result<Raster, ImageError> {
+    columns_read: Option<ColumnsRead<'_>>,
+) -> Result<Decoded, ImageError> {
     use turbojpeg::{Colorspace, PixelFormat, ScalingFactor};
     let mut dec = turbojpeg::Decompressor::new().map_err(jpeg_err)?;
     let header = dec.read_header(bytes).map_err(jpeg_err)?;
@@ -126,6 +138,25 @@ fn decode_jpeg(
     };
     let channels = mode.channels();
     let len = pixel_len(width, height, channels)?;
+    if min_side.is_none() {
+        let window = columns_read
+            .and_then(|read| read(width, height))
+            .and_then(|needed| jpeg_window::window(needed, width, header.subsamp));
+        if let Some(cols) = window {
+            if let Some(mut raster) = jpeg_window::decode(bytes, width, height, mode, cols.clone())
+            {
+                if mode == Mode::Cmyk {
+                    invert(&mut raster.data);
+                }
+                return Ok(Decoded {
+                    raster,
+                    col0: cols.start,
+                    full_width: width,
+                });
+            }
+            // TurboJPEG refused or failed: the whole-width decode below gives the verdict.
+        }
+    }
     // libjpeg-turbo writes every row before `decompress` returns `Ok` (on an error the
     // buffer is only recycled), so the buffer needs no zeroing first.
     let mut data = super::scratch::take_for_overwrite(len);
@@ -138,13 +169,17 @@ fn decode_jpeg(
     };
     dec.decompress(bytes, image).map_err(jpeg_err)?;
     if mode == Mode::Cmyk {
-        // Pillow's JPEG plugin always reads 4-component files as "CMYK;I"
-        // ("assume adobe conventions", JpegImagePlugin.py), i.e. inverted.
-        for v in &mut data {
-            *v = 255 - *v;
-        }
+        invert(&mut data);
     }
-    Ok(Raster::new_u8(mode, width, height, data))
+    Ok(Decoded::whole(Raster::new_u8(mode, width, height, data)))
+}
+
+/// Pillow's JPEG plugin always reads 4-component files as "CMYK;I" ("assume adobe
+/// conventions", JpegImagePlugin.py), i.e. inverted.
+pub(crate) fn invert(data: &mut [u8]) {
+    for v in data {
+        *v = 255 - *v;
+    }
 }
 
 /// `width * height * channels`, or an error if it does not fit in memory.

@@ -40,6 +40,7 @@ mod convert;
 mod crop;
 mod decode;
 mod error;
+mod jpeg_window;
 mod normalize;
 mod raster;
 mod resize;
@@ -53,7 +54,7 @@ pub use error::ImageError;
 
 use crop::{center_offset, resized_size, Window};
 use normalize::NormalizeTable;
-use raster::{Mode, Raster};
+use raster::{Decoded, Mode, Raster};
 use resize::Kernels;
 
 /// CLIP's per-channel mean (RGB), as in `clip/clip.py`'s `_transform`.
@@ -197,6 +198,8 @@ pub struct Preprocessor {
     kernels: Kernels,
     fidelity: Fidelity,
     table: NormalizeTable,
+    /// Exact mode: decode only the JPEG columns the resize reads (`jpeg_window`).
+    jpeg_column_window: bool,
 }
 
 impl Preprocessor {
@@ -208,6 +211,7 @@ impl Preprocessor {
             limits: Limits::default(),
             kernels: Kernels::Auto,
             fidelity: Fidelity::Exact,
+            jpeg_column_window: true,
             table,
         }
     }
@@ -251,6 +255,17 @@ impl Preprocessor {
         } else {
             Kernels::Auto
         };
+        self
+    }
+
+    /// Decodes JPEGs at their whole width even where the resize reads only some columns
+    /// (`false`; by default only those columns and a margin are decoded). The output
+    /// and the verdict are identical either way; this exists for tests and the fuzz
+    /// target, which compare the two.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_jpeg_column_window(mut self, on: bool) -> Self {
+        self.jpeg_column_window = on;
         self
     }
 
@@ -343,9 +358,14 @@ impl Preprocessor {
             Fidelity::Exact => None,
             Fidelity::Throughput => Some(2 * self.side()?),
         };
-        let raster = decode::decode(bytes, &self.limits, min_side)?;
-        let result = self.run(&raster, out);
-        scratch::recycle(raster.data);
+        let n = self.side()?;
+        let columns_read = |w: usize, h: usize| columns_read(w, h, n);
+        let window = self
+            .jpeg_column_window
+            .then_some(&columns_read as decode::ColumnsRead<'_>);
+        let decoded = decode::decode(bytes, &self.limits, min_side, window)?;
+        let result = self.run(&decoded, out);
+        scratch::recycle(decoded.raster.data);
         result
     }
 
@@ -358,7 +378,7 @@ impl Preprocessor {
     ) -> Result<Array3<f32>, ImageError> {
         let mut out = self.alloc()?;
         let raster = decode::from_dynamic(image)?;
-        self.run(&raster, out.view_mut())?;
+        self.run(&Decoded::whole(raster), out.view_mut())?;
         Ok(out)
     }
 
@@ -392,7 +412,7 @@ impl Preprocessor {
         }
         let mut out = self.alloc()?;
         let raster = Raster::new_u8(Mode::Rgb, w, h, rgb.to_vec());
-        self.run(&raster, out.view_mut())?;
+        self.run(&Decoded::whole(raster), out.view_mut())?;
         Ok(out)
     }
 
@@ -433,10 +453,11 @@ impl Preprocessor {
     }
 
     /// Resize → crop → RGB → normalize, writing `out` (`[3, n, n]`).
-    fn run(&self, raster: &Raster, out: ArrayViewMut3<f32>) -> Result<(), ImageError> {
+    fn run(&self, decoded: &Decoded, out: ArrayViewMut3<f32>) -> Result<(), ImageError> {
         self.check_out(&out)?;
         let n = self.side()?;
-        let (w, h) = (raster.width, raster.height);
+        let raster = &decoded.raster;
+        let (w, h) = (decoded.full_width, raster.height);
         let (out_w, out_h) = resized_size(w, h, n);
         let win = Window {
             left: center_offset(out_w, n),
@@ -445,14 +466,28 @@ impl Preprocessor {
             height: n,
         };
         let cropped = if (out_w, out_h) == (w, h) {
+            // Never a column window: `columns_read` asks for one only when the width changes.
+            debug_assert_eq!(raster.width, w);
             crop::crop(raster, win)
         } else {
-            resize::resize_window(raster, out_w, out_h, win, self.kernels)
+            resize::resize_window(decoded, out_w, out_h, win, self.kernels)
         };
         normalize::write_tensor(&cropped, &self.table.table, out);
         scratch::recycle(cropped.data);
         Ok(())
     }
+}
+
+/// The source columns that preprocessing a `w × h` image to `n × n` reads, when the
+/// resize changes the width (else None: every column is read or copied): the bicubic
+/// support of the centre crop's columns. The JPEG decoder decodes only around them.
+fn columns_read(w: usize, h: usize, n: usize) -> Option<std::ops::Range<usize>> {
+    let (out_w, _) = resized_size(w, h, n);
+    if out_w == w || out_w < n {
+        return None;
+    }
+    let left = center_offset(out_w, n);
+    Some(resize::input_span(w, out_w, left..left + n))
 }
 
 #[cfg(test)]

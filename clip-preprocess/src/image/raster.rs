@@ -63,3 +63,29 @@ impl Raster {
         }
     }
 }
+
+/// A decoded image that may hold only some of its columns: `raster` is columns
+/// `col0..col0 + raster.width` of an image `full_width` columns wide.
+///
+/// The JPEG decoder in exact mode skips the inverse DCT, upsampling and colour
+/// conversion of columns that the resize never reads (see `decode::jpeg_window`); every
+/// other path holds the whole width (`col0 == 0`, `full_width == raster.width`). The
+/// rows are `raster.width` pixels apart, so everything that only looks at `raster`
+/// still sees a consistent image.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) raster: Raster,
+    pub(crate) col0: usize,
+    pub(crate) full_width: usize,
+}
+
+impl Decoded {
+    /// The whole image.
+    pub(crate) fn whole(raster: Raster) -> Self {
+        Decoded {
+            col0: 0,
+            full_width: raster.width,
+            raster,
+        }
+    }
+}

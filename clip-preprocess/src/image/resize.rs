@@ -25,7 +25,7 @@
 pub(crate) mod simd;
 
 use super::crop::{crop, Window};
-use super::raster::{Mode, Raster};
+use super::raster::{Decoded, Mode, Raster};
 use super::scratch;
 
 /// Fractional bits of the fixed-point weights: `32 - 8 - 2` in Pillow (8 bits of
@@ -133,6 +133,25 @@ impl Coeffs {
     }
 }
 
+/// Input samples read by output samples `window` when resizing `in_size` samples to
+/// `out_size` (both ≥ 1; `window` non-empty and within `0..out_size`): the union of
+/// their Pillow bounds. Each sample's bounds move right with its index, so the two end
+/// samples give the union. The JPEG decoder uses it to decode only these columns.
+pub(crate) fn input_span(
+    in_size: usize,
+    out_size: usize,
+    window: std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    if window.is_empty() {
+        return 0..0;
+    }
+    let first = Coeffs::window(in_size, out_size, window.start..window.start + 1);
+    let last = Coeffs::window(in_size, out_size, window.end - 1..window.end);
+    let (lo_a, hi_a) = first.input_span(0..1);
+    let (lo_b, hi_b) = last.input_span(0..1);
+    lo_a.min(lo_b)..hi_a.max(hi_b)
+}
+
 /// Pillow's `clip8`: `ss >> 22` clamped to a byte.
 #[inline(always)]
 pub(crate) fn clip8(ss: i32) -> u8 {
@@ -149,15 +168,22 @@ pub(crate) enum Kernels {
     Auto,
 }
 
-/// Resizes `src` to `out_w × out_h` with Pillow's `BICUBIC` (NEAREST for `1`/`P`)
-/// and returns the `win` part of the result, in `src`'s mode.
+/// Resizes the image `decoded` to `out_w × out_h` with Pillow's `BICUBIC` (NEAREST for
+/// `1`/`P`) and returns the `win` part of the result, in its mode.
+///
+/// A column window (`decoded.col0 > 0` or fewer columns than `full_width`) must hold
+/// every column the output reads (`input_span`); only the 8-bit `L`/`RGB`/`CMYK` modes
+/// that JPEG decodes to come windowed.
 pub(crate) fn resize_window(
-    src: &Raster,
+    decoded: &Decoded,
     out_w: usize,
     out_h: usize,
     win: Window,
     kernels: Kernels,
 ) -> Raster {
+    let src = &decoded.raster;
+    let windowed = decoded.col0 != 0 || decoded.full_width != src.width;
+    debug_assert!(!windowed || matches!(src.mode, Mode::L | Mode::Rgb | Mode::Cmyk));
     match src.mode {
         Mode::One | Mode::P => nearest_window(src, out_w, out_h, win),
         Mode::I16 => {
@@ -177,7 +203,7 @@ pub(crate) fn resize_window(
             let mut out = resample_u8(
                 &pre,
                 src.mode.channels(),
-                src.width,
+                Columns::whole(src.width),
                 src.height,
                 out_w,
                 out_h,
@@ -191,7 +217,11 @@ pub(crate) fn resize_window(
             let out = resample_u8(
                 &src.data,
                 src.mode.channels(),
-                src.width,
+                Columns {
+                    first: decoded.col0,
+                    held: src.width,
+                    image: decoded.full_width,
+                },
                 src.height,
                 out_w,
                 out_h,
@@ -237,18 +267,42 @@ pub(crate) fn muldiv255(a: u32, b: u32) -> u32 {
     ((t >> 8) + t) >> 8
 }
 
-/// Two-pass 8-bit resample of an interleaved buffer with `c` channels.
+/// Which columns of an image a source buffer holds: `first..first + held` of `image`.
+#[derive(Clone, Copy, Debug)]
+struct Columns {
+    first: usize,
+    held: usize,
+    image: usize,
+}
+
+impl Columns {
+    fn whole(width: usize) -> Self {
+        Columns {
+            first: 0,
+            held: width,
+            image: width,
+        }
+    }
+}
+
+/// Two-pass 8-bit resample of an interleaved buffer with `c` channels, whose rows hold
+/// the columns `cols` of an `cols.image`-wide image (all of them unless the JPEG decoder
+/// skipped some: then they still include every column the output reads).
 #[allow(clippy::too_many_arguments)]
 fn resample_u8(
     src: &[u8],
     c: usize,
-    in_w: usize,
+    columns: Columns,
     in_h: usize,
     out_w: usize,
     out_h: usize,
     win: Window,
     kernels: Kernels,
 ) -> Vec<u8> {
+    let in_w = columns.image;
+    // Bytes per source row, and the first source column they hold.
+    let stride = columns.held * c;
+    let col0 = columns.first;
     let need_h = out_w != in_w;
     let need_v = out_h != in_h;
     let horizontal_first =
@@ -262,11 +316,11 @@ fn resample_u8(
 
     match (need_h, need_v) {
         (false, false) => {
-            let r = Raster::new_u8(Mode::L, in_w * c, in_h, src.to_vec());
+            let r = Raster::new_u8(Mode::L, stride, in_h, src.to_vec());
             crop(
                 &r,
                 Window {
-                    left: win.left * c,
+                    left: (win.left - col0) * c,
                     top: win.top,
                     width: win.width * c,
                     height: win.height,
@@ -278,15 +332,7 @@ fn resample_u8(
             let h = Coeffs::window(in_w, out_w, cols);
             let mut out = scratch::take_for_overwrite(win.width * win.height * c);
             k.horizontal(
-                src,
-                in_w * c,
-                c,
-                win.top,
-                win.height,
-                &h,
-                out_cols,
-                0,
-                &mut out,
+                src, stride, c, win.top, win.height, &h, out_cols, col0, &mut out,
             );
             out
         }
@@ -295,8 +341,8 @@ fn resample_u8(
             let mut out = scratch::take_for_overwrite(win.width * win.height * c);
             k.vertical(
                 src,
-                in_w * c,
-                win.left * c,
+                stride,
+                (win.left - col0) * c,
                 win.width * c,
                 0,
                 &v,
@@ -313,13 +359,13 @@ fn resample_u8(
                 let mut tmp = scratch::take_for_overwrite(win.width * (y1 - y0) * c);
                 k.horizontal(
                     src,
-                    in_w * c,
+                    stride,
                     c,
                     y0,
                     y1 - y0,
                     &h,
                     out_cols.clone(),
-                    0,
+                    col0,
                     &mut tmp,
                 );
                 let mut out = scratch::take_for_overwrite(win.width * win.height * c);
@@ -340,8 +386,8 @@ fn resample_u8(
                 let mut tmp = scratch::take_for_overwrite((x1 - x0) * win.height * c);
                 k.vertical(
                     src,
-                    in_w * c,
-                    x0 * c,
+                    stride,
+                    (x0 - col0) * c,
                     (x1 - x0) * c,
                     0,
                     &v,
@@ -552,5 +598,36 @@ fn nearest_window(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Rast
     Raster {
         palette: src.palette.clone(),
         ..Raster::new_u8(src.mode, win.width, win.height, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{input_span, Coeffs};
+
+    /// `input_span` (the two end samples) equals the union of every sample's bounds.
+    #[test]
+    fn input_span_is_the_union_of_the_window_bounds() {
+        let sizes = [1, 2, 3, 7, 224, 225, 231, 298, 336, 640, 900, 2013, 4032];
+        for &in_size in &sizes {
+            for &out_size in &sizes {
+                for window in [
+                    0..out_size,
+                    out_size / 3..out_size - out_size / 3,
+                    out_size - 1..out_size,
+                ] {
+                    if window.is_empty() {
+                        continue;
+                    }
+                    let c = Coeffs::window(in_size, out_size, window.clone());
+                    let (lo, hi) = c.input_span(0..window.len());
+                    assert_eq!(
+                        input_span(in_size, out_size, window.clone()),
+                        lo..hi,
+                        "{in_size} -> {out_size}, {window:?}"
+                    );
+                }
+            }
+        }
     }
 }
