@@ -11,10 +11,23 @@
 
 use clip_preprocess::image::{Fidelity, Limits, PreprocessConfig, Preprocessor};
 use libfuzzer_sys::fuzz_target;
+use ndarray::Array3;
 
 /// Pixels a fuzzed header may announce. The library's default is Pillow's 178,956,970; a
 /// lower limit keeps each execution fast (the check itself is the same code).
 const MAX_PIXELS: u64 = 1 << 22;
+
+/// Two ways of computing the same tensor: the same bits, or both an error.
+fn assert_same<E>(a: &Result<Array3<f32>, E>, b: &Result<Array3<f32>, E>, what: &str) {
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let same = a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{what} differ");
+        }
+        (Err(_), Err(_)) => {}
+        _ => panic!("{what} disagree on success"),
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     // Output side from the input's length: small sides keep executions fast, and every
@@ -45,17 +58,7 @@ fuzz_target!(|data: &[u8]| {
             .clone()
             .with_scalar_kernels(true)
             .preprocess_bytes(data);
-        match (&result, &scalar) {
-            (Ok(a), Ok(b)) => {
-                let same = a
-                    .iter()
-                    .zip(b.iter())
-                    .all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "scalar and dispatched kernels differ");
-            }
-            (Err(_), Err(_)) => {}
-            _ => panic!("scalar and dispatched kernels disagree on success"),
-        }
+        assert_same(&result, &scalar, "scalar and dispatched kernels");
     }
 
     // Reused buffers are not zeroed before the decoder and the resize passes overwrite
@@ -83,17 +86,7 @@ fuzz_target!(|data: &[u8]| {
             .clone()
             .with_jpeg_column_window(false)
             .preprocess_bytes(data);
-        match (&result, &whole) {
-            (Ok(a), Ok(b)) => {
-                let same = a
-                    .iter()
-                    .zip(b.iter())
-                    .all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "column-window and whole-width JPEG decoding differ");
-            }
-            (Err(_), Err(_)) => {}
-            _ => panic!("column-window and whole-width JPEG decoding disagree on success"),
-        }
+        assert_same(&result, &whole, "column-window and whole-width JPEG decoding");
     }
 
     // Throughput mode differs from the exact one only for JPEGs.

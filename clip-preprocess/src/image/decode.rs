@@ -19,7 +19,6 @@
 //! is allocated.
 
 use std::io::Cursor;
-
 use std::ops::Range;
 
 use super::error::ImageError;
@@ -143,7 +142,8 @@ fn decode_jpeg(
             .and_then(|read| read(width, height))
             .and_then(|needed| jpeg_window::window(needed, width, header.subsamp));
         if let Some(cols) = window {
-            if let Some(mut raster) = jpeg_window::decode(bytes, width, height, mode, cols.clone())
+            if let Some(mut raster) =
+                jpeg_window::decode(bytes, width, height, (mode, format), cols.clone())
             {
                 if mode == Mode::Cmyk {
                     invert(&mut raster.data);

@@ -70,22 +70,17 @@ impl Drop for Handle {
 }
 
 /// Decodes columns `cols` (from [`window`]) of the `width × height` JPEG `bytes` in
-/// `mode` (`L`, `RGB` or `CMYK`, libjpeg's polarity), or None if TurboJPEG refuses or
-/// fails: the caller then decodes the whole width.
+/// `mode` as TurboJPEG's pixel `format` (`L`/GRAY, `RGB`/RGB or `CMYK`/CMYK in libjpeg's
+/// polarity: the caller's choice for the whole-width decode), or None if TurboJPEG
+/// refuses or fails: the caller then decodes the whole width.
 pub(crate) fn decode(
     bytes: &[u8],
     width: usize,
     height: usize,
-    mode: Mode,
+    (mode, format): (Mode, PixelFormat),
     cols: Range<usize>,
 ) -> Option<Raster> {
-    let format = match mode {
-        Mode::L => PixelFormat::GRAY,
-        Mode::Rgb => PixelFormat::RGB,
-        Mode::Cmyk => PixelFormat::CMYK,
-        _ => return None,
-    };
-    if cols.is_empty() || cols.end > width || height == 0 {
+    if format.size() != mode.channels() || cols.is_empty() || cols.end > width || height == 0 {
         return None;
     }
     let channels = mode.channels();
@@ -187,7 +182,12 @@ mod tests {
                 let Some(cols) = window(needed.clone(), w, subsamp) else {
                     continue;
                 };
-                let mut part = super::decode(&bytes, w, h, full.mode, cols.clone())
+                let format = match full.mode {
+                    Mode::L => turbojpeg::PixelFormat::GRAY,
+                    Mode::Cmyk => turbojpeg::PixelFormat::CMYK,
+                    _ => turbojpeg::PixelFormat::RGB,
+                };
+                let mut part = super::decode(&bytes, w, h, (full.mode, format), cols.clone())
                     .unwrap_or_else(|| panic!("{}: window {cols:?} refused", path.display()));
                 if full.mode == Mode::Cmyk {
                     decode::invert(&mut part.data); // as decode_jpeg does

@@ -9,7 +9,9 @@
 //! Pillow's mode), `resize` (a port of Pillow's `Resample.c`), `crop`,
 //! `convert` (Pillow's `convert("RGB")`), `normalize`. Resize and crop run in the
 //! image's original Pillow mode (`L`, `LA`, `P`, `1`, `RGB`, `RGBA`, `CMYK`,
-//! `I;16`); the conversion to RGB comes after the crop, as in the reference.
+//! `I;16`); the conversion to RGB comes after the crop, as in the reference. Since
+//! the crop discards columns, JPEGs are decoded only over the columns the resize
+//! reads (`jpeg_window`; same pixels there, same verdict on damaged files).
 //!
 //! # Exactness
 //!
