@@ -151,14 +151,8 @@ mod tests {
     /// margin, fancy-upsampled files differ at the window's edges).
     #[test]
     fn windowed_jpeg_decode_equals_the_whole_decode_on_the_needed_columns() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/images");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-            .collect();
-        files.sort();
-        assert!(files.len() >= 15, "corpus JPEGs in {}", dir.display());
+        let files = crate::image::corpus_files(&["jpg"]);
+        assert!(files.len() >= 15, "corpus JPEGs: {}", files.len());
         let limits = Limits::default();
         let mut windows_decoded = 0;
         for path in &files {

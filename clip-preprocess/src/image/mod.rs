@@ -492,6 +492,24 @@ fn columns_read(w: usize, h: usize, n: usize) -> Option<std::ops::Range<usize>> 
     Some(resize::input_span(w, out_w, left..left + n))
 }
 
+/// The image corpus of `tests/data/images` (files with `ext`es), sorted: unit tests of
+/// this module and its children run over it.
+#[cfg(test)]
+pub(crate) fn corpus_files(exts: &[&str]) -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/images");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the test corpus is readable")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| exts.contains(&e))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::{scratch, PreprocessConfig, Preprocessor};
@@ -502,14 +520,8 @@ mod tests {
     /// buffers large enough for every request; the three tensors must be equal.
     #[test]
     fn outputs_do_not_depend_on_reused_buffer_contents() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/images");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .expect("the test corpus is readable")
-            .map(|e| e.expect("a directory entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e != "md" && e != "json"))
-            .collect();
-        files.sort();
-        assert!(files.len() >= 20, "corpus at {}", dir.display());
+        let files = super::corpus_files(&["jpg", "png", "gif", "webp", "bmp", "tif", "tiff"]);
+        assert!(files.len() >= 20, "corpus: {} files", files.len());
         let pre = Preprocessor::new(PreprocessConfig::default());
         let mut checked = 0;
         for path in &files {
