@@ -416,6 +416,13 @@ def _openai_blocks_pooled(blocks: nn.ModuleList, x: torch.Tensor, mask: torch.Te
     return _pooled_block_rows(blocks[-1], x, rows, n, l, bias)
 
 
+def pooled_last_block(prep: "Prepared") -> dict[str, bool]:
+    """Which of ``prep``'s towers evaluate their last block at the pooled row only (for
+    clip_config.json's ``exporter.pooled_last_block``), read off the wrappers themselves."""
+    textual = getattr(prep.textual, "_block_call", None) is _openai_blocks_pooled
+    return {"visual": isinstance(prep.visual, OpenAIVisionTower), "textual": textual}
+
+
 def _openai_text_tower(model: nn.Module) -> OpenAITextTower:
     """The dynamic-length text tower of a reference ``clip.model.CLIP``."""
     for b in model.transformer.resblocks:
@@ -442,9 +449,6 @@ class Prepared:
     text_dynamic: bool = True
     source: dict[str, Any] = field(default_factory=dict)
     reference_model: Optional[nn.Module] = None
-    # Which exported towers evaluate their last block at the pooled rows only (recorded in
-    # clip_config.json under exporter.pooled_last_block).
-    pooled_last_block: dict[str, bool] = field(default_factory=lambda: {"visual": False, "textual": False})
 
 
 def prepare_openai(model: nn.Module, source: dict[str, Any]) -> Prepared:
@@ -457,7 +461,6 @@ def prepare_openai(model: nn.Module, source: dict[str, Any]) -> Prepared:
         textual=_openai_text_tower(model),
         text_reference=model.encode_text,
         image_reference=model.encode_image,
-        pooled_last_block={"visual": vit, "textual": True},
         architecture=arch_name(hp),
         embed_dim=int(hp["embed_dim"]),
         image_size=int(model.visual.input_resolution),
@@ -845,7 +848,7 @@ def export_prepared(prep: Prepared, out: Path, opset: int = 18, fp16: bool = Fal
         "source": prep.source,
         "exporter": {"torch": torch.__version__.split("+")[0], "onnx_opset": int(opset),
                      "method": {"visual": how_v, "textual": how_t},
-                     "pooled_last_block": dict(prep.pooled_last_block)},
+                     "pooled_last_block": pooled_last_block(prep)},
     }
     if results is not None:
         cfg["exporter"]["verification"] = {

@@ -361,10 +361,10 @@ impl Preprocessor {
             Fidelity::Throughput => Some(2 * self.side()?),
         };
         let n = self.side()?;
-        let columns_read = |w: usize, h: usize| columns_read(w, h, n);
+        let read = |w: usize, h: usize| columns_read(w, h, n);
         let window = self
             .jpeg_column_window
-            .then_some(&columns_read as decode::ColumnsRead<'_>);
+            .then_some(&read as decode::ColumnsRead<'_>);
         let decoded = decode::decode(bytes, &self.limits, min_side, window)?;
         let result = self.run(&decoded, out);
         scratch::recycle(decoded.raster.data);

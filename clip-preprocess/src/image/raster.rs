@@ -68,7 +68,7 @@ impl Raster {
 /// `col0..col0 + raster.width` of an image `full_width` columns wide.
 ///
 /// The JPEG decoder in exact mode skips the inverse DCT, upsampling and colour
-/// conversion of columns that the resize never reads (see `decode::jpeg_window`); every
+/// conversion of columns that the resize never reads (see `jpeg_window`); every
 /// other path holds the whole width (`col0 == 0`, `full_width == raster.width`). The
 /// rows are `raster.width` pixels apart, so everything that only looks at `raster`
 /// still sees a consistent image.

@@ -182,8 +182,10 @@ pub(crate) fn resize_window(
     kernels: Kernels,
 ) -> Raster {
     let src = &decoded.raster;
-    let windowed = decoded.col0 != 0 || decoded.full_width != src.width;
-    debug_assert!(!windowed || matches!(src.mode, Mode::L | Mode::Rgb | Mode::Cmyk));
+    debug_assert!(
+        (decoded.col0 == 0 && decoded.full_width == src.width)
+            || matches!(src.mode, Mode::L | Mode::Rgb | Mode::Cmyk)
+    );
     match src.mode {
         Mode::One | Mode::P => nearest_window(src, out_w, out_h, win),
         Mode::I16 => {
