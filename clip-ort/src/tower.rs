@@ -345,6 +345,8 @@ fn open_session(
     let mut builder = Session::builder(&runtime.environment)
         .map_err(session_error)?
         .with_optimization_level(level)
+        .map_err(|e| session_error(e.into()))?
+        .with_memory_pattern(options.memory_pattern)
         .map_err(|e| session_error(e.into()))?;
     if let Some(threads) = options.intra_threads {
         builder = builder
