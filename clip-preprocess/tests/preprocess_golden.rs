@@ -160,10 +160,10 @@ fn simd_kernels_match_scalar_on_many_sizes() {
     // byte-identical on whole tensors, over many ratios, both pass orders, up and down.
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
-        assert_eq!(
-            Preprocessor::resize_kernels(),
-            "avx2",
-            "AVX2 CPU but the AVX2 kernels are not dispatched"
+        assert!(
+            Preprocessor::resize_kernels().starts_with("avx2"),
+            "AVX2 CPU but the AVX2 kernels are not dispatched: {}",
+            Preprocessor::resize_kernels()
         );
     }
     eprintln!(

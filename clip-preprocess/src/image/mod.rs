@@ -279,10 +279,12 @@ impl Preprocessor {
         scratch::poison(byte, len);
     }
 
-    /// Which resize kernels this CPU runs: `"avx2"` or `"scalar"`.
+    /// Which resize kernels this CPU runs: `"avx2+avx-vnni"`, `"avx2"` or `"scalar"`.
     #[doc(hidden)]
     pub fn resize_kernels() -> &'static str {
-        if resize::simd::avx2_available() {
+        if resize::simd::avx2_available() && resize::simd::vnni_available() {
+            "avx2+avx-vnni"
+        } else if resize::simd::avx2_available() {
             "avx2"
         } else {
             "scalar"

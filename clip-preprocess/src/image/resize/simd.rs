@@ -14,12 +14,17 @@ use super::{horizontal_scalar, vertical_scalar, Coeffs, Kernels};
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct KernelSet {
     avx2: bool,
+    /// AVX-VNNI's `vpdpwssd` (multiply pairs and accumulate in one instruction) in the
+    /// RGB(A) horizontal pass; only with `avx2`.
+    vnni: bool,
 }
 
 /// Picks the kernels: `Scalar` always gives the oracle.
 pub(crate) fn select(kernels: Kernels) -> KernelSet {
+    let avx2 = kernels == Kernels::Auto && avx2_available();
     KernelSet {
-        avx2: kernels == Kernels::Auto && avx2_available(),
+        avx2,
+        vnni: avx2 && vnni_available(),
     }
 }
 
@@ -28,6 +33,18 @@ pub(crate) fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the CPU has AVX-VNNI (256-bit `vpdpwssd`), used beside AVX2.
+pub(crate) fn vnni_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avxvnni")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -52,8 +69,13 @@ impl KernelSet {
     ) {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
-            // SAFETY: `avx2` is only set when the CPU reports AVX2 (`select`).
-            unsafe { x86::horizontal_avx2(src, stride, c, row0, nrows, coeffs, cols, col0, out) };
+            // SAFETY: `avx2` is only set when the CPU reports AVX2, `vnni` only when it
+            // also reports AVX-VNNI (`select`).
+            unsafe {
+                x86::horizontal_avx2(
+                    src, stride, c, row0, nrows, coeffs, cols, col0, out, self.vnni,
+                )
+            };
             return;
         }
         horizontal_scalar(src, stride, c, row0, nrows, coeffs, cols, col0, out);
@@ -110,11 +132,11 @@ mod x86 {
     }
 
     /// Horizontal pass with AVX2 for 1, 3 and 4 channels (other channel counts
-    /// run the scalar body compiled for AVX2): [`horizontal_madd`] for RGB(A),
-    /// [`horizontal_c`] for one channel.
+    /// run the scalar body compiled for AVX2): [`horizontal_madd`] for RGB(A) (with
+    /// `vnni`, [`horizontal_madd_vnni`]), [`horizontal_c`] for one channel.
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2, and AVX-VNNI if `vnni`.
     #[target_feature(enable = "avx2")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn horizontal_avx2(
@@ -127,12 +149,26 @@ mod x86 {
         cols: Range<usize>,
         col0: usize,
         out: &mut [u8],
+        vnni: bool,
     ) {
-        // SAFETY (all three): AVX2 is enabled in this function, as required.
-        match c {
-            1 => unsafe { horizontal_c::<1>(src, stride, row0, nrows, coeffs, cols, col0, out) },
-            3 => unsafe { horizontal_madd::<3>(src, stride, row0, nrows, coeffs, cols, col0, out) },
-            4 => unsafe { horizontal_madd::<4>(src, stride, row0, nrows, coeffs, cols, col0, out) },
+        // SAFETY (all): AVX2 is enabled in this function, AVX-VNNI is reported by the CPU
+        // when `vnni` is set (the caller's contract), as the callees require.
+        match (c, vnni) {
+            (1, _) => unsafe {
+                horizontal_c::<1>(src, stride, row0, nrows, coeffs, cols, col0, out)
+            },
+            (3, false) => unsafe {
+                horizontal_madd::<3>(src, stride, row0, nrows, coeffs, cols, col0, out)
+            },
+            (4, false) => unsafe {
+                horizontal_madd::<4>(src, stride, row0, nrows, coeffs, cols, col0, out)
+            },
+            (3, true) => unsafe {
+                horizontal_madd_vnni::<3>(src, stride, row0, nrows, coeffs, cols, col0, out)
+            },
+            (4, true) => unsafe {
+                horizontal_madd_vnni::<4>(src, stride, row0, nrows, coeffs, cols, col0, out)
+            },
             _ => horizontal_scalar(src, stride, c, row0, nrows, coeffs, cols, col0, out),
         }
     }
@@ -260,6 +296,76 @@ mod x86 {
         col0: usize,
         out: &mut [u8],
     ) {
+        // SAFETY: AVX2 is enabled here, all that the body needs without VNNI.
+        unsafe {
+            horizontal_madd_body::<C, false>(src, stride, row0, nrows, coeffs, cols, col0, out)
+        }
+    }
+
+    /// [`horizontal_madd`] with AVX-VNNI: each `vpmaddwd` + `vpaddd` pair of the inner
+    /// loop becomes one `vpdpwssd`, which computes the same wrapping `i32` sum (the
+    /// non-saturating form; a pair of products of a byte and an `i16` cannot overflow).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and AVX-VNNI.
+    #[target_feature(enable = "avx2,avxvnni")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn horizontal_madd_vnni<const C: usize>(
+        src: &[u8],
+        stride: usize,
+        row0: usize,
+        nrows: usize,
+        coeffs: &Coeffs,
+        cols: Range<usize>,
+        col0: usize,
+        out: &mut [u8],
+    ) {
+        // SAFETY: AVX2 and AVX-VNNI are enabled here, all that the body needs.
+        unsafe {
+            horizontal_madd_body::<C, true>(src, stride, row0, nrows, coeffs, cols, col0, out)
+        }
+    }
+
+    /// `acc + Σ pairs (v · k)` in `i32` lanes: `vpdpwssd` with `VNNI`, else `vpmaddwd`
+    /// then `vpaddd` (the same wrapping sum).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, and AVX-VNNI if `VNNI`; inlined into callers that
+    /// enable those features.
+    #[inline(always)]
+    unsafe fn madd_acc<const VNNI: bool>(
+        acc: std::arch::x86_64::__m256i,
+        v: std::arch::x86_64::__m256i,
+        k: std::arch::x86_64::__m256i,
+    ) -> std::arch::x86_64::__m256i {
+        use std::arch::x86_64::*;
+        // SAFETY: the features each branch needs are the caller's contract.
+        unsafe {
+            if VNNI {
+                _mm256_dpwssd_avx_epi32(acc, v, k)
+            } else {
+                _mm256_add_epi32(acc, _mm256_madd_epi16(v, k))
+            }
+        }
+    }
+
+    /// The body of [`horizontal_madd`] and [`horizontal_madd_vnni`], inlined into each so
+    /// that it is compiled with their target features.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, and AVX-VNNI if `VNNI`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn horizontal_madd_body<const C: usize, const VNNI: bool>(
+        src: &[u8],
+        stride: usize,
+        row0: usize,
+        nrows: usize,
+        coeffs: &Coeffs,
+        cols: Range<usize>,
+        col0: usize,
+        out: &mut [u8],
+    ) {
         use std::arch::x86_64::*;
         if !coeffs
             .fixed
@@ -349,8 +455,8 @@ mod x86 {
                         for i in 0..ROWS {
                             let v = _mm_loadu_si128(at.add(i * stride) as *const __m128i);
                             let v = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), control);
-                            acc_hi[i] = _mm256_add_epi32(acc_hi[i], _mm256_madd_epi16(v, k_hi));
-                            acc_lo[i] = _mm256_add_epi32(acc_lo[i], _mm256_madd_epi16(v, k_lo));
+                            acc_hi[i] = madd_acc::<VNNI>(acc_hi[i], v, k_hi);
+                            acc_lo[i] = madd_acc::<VNNI>(acc_lo[i], v, k_lo);
                         }
                     }
                 }
@@ -394,8 +500,9 @@ mod x86 {
                         )
                     };
                     let v = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), control);
-                    acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(v, k_hi));
-                    acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(v, k_lo));
+                    // SAFETY: the features `madd_acc::<VNNI>` needs are this body's contract.
+                    acc_hi = unsafe { madd_acc::<VNNI>(acc_hi, v, k_hi) };
+                    acc_lo = unsafe { madd_acc::<VNNI>(acc_lo, v, k_lo) };
                 }
                 let s = finish_sums(acc_hi, acc_lo);
                 // Saturating packs clamp to 0..=255 exactly as `clip8` does.
@@ -499,7 +606,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::super::{horizontal_scalar, Coeffs, Kernels};
-    use super::{avx2_available, select};
+    use super::{avx2_available, select, vnni_available, KernelSet};
     use crate::tokenizer::xorshift64;
 
     /// The dispatched horizontal pass equals the scalar oracle byte for byte on random
@@ -510,12 +617,34 @@ mod tests {
     /// the scalar sum for pixels whose vector loads would read past the end).
     #[test]
     fn horizontal_kernels_match_the_scalar_oracle() {
-        let kernels = select(Kernels::Auto);
+        let chosen = select(Kernels::Auto);
         assert_eq!(
-            kernels.avx2,
+            chosen.avx2,
             avx2_available(),
             "AVX2 CPU, AVX2 kernels not chosen"
         );
+        assert_eq!(chosen.vnni, avx2_available() && vnni_available());
+        // Every variant this CPU can run, not only the one `select` picks.
+        let mut sets = vec![];
+        if avx2_available() {
+            sets.push(KernelSet {
+                avx2: true,
+                vnni: false,
+            });
+            if vnni_available() {
+                sets.push(KernelSet {
+                    avx2: true,
+                    vnni: true,
+                });
+            }
+        }
+        eprintln!("horizontal kernels under test: {sets:?}");
+        for kernels in sets.iter().copied().chain([chosen]) {
+            check_horizontal_against_scalar(kernels);
+        }
+    }
+
+    fn check_horizontal_against_scalar(kernels: KernelSet) {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut compared = 0;
         for c in [1, 3, 4] {
@@ -563,8 +692,8 @@ mod tests {
                             );
                             assert!(
                                 got == want,
-                                "{c} channels, {in_w} -> {out_w} columns {window:?}, \
-                                 rows {row0}..{}",
+                                "{kernels:?}: {c} channels, {in_w} -> {out_w} columns \
+                                 {window:?}, rows {row0}..{}",
                                 row0 + nrows
                             );
                             compared += 1;
