@@ -443,10 +443,12 @@ mod x86 {
                 let mut acc_hi = [_mm256_setzero_si256(); ROWS];
                 let mut acc_lo = [_mm256_setzero_si256(); ROWS];
                 for g in 0..groups {
-                    // SAFETY: AVX2 is enabled here. Weights: as in the one-row loop below.
+                    // SAFETY: AVX2 (and AVX-VNNI for `VNNI`) is this body's contract.
                     // Row `i < ROWS` reads LOAD bytes from
                     // `first_line + i * stride + offset + g * step`, at most the last
-                    // row's, which stays below `src.len()` (checked above).
+                    // row's, which stays below `src.len()` (checked above); the weights
+                    // are LANES i16 from `(j * gmax + g) * LANES`, inside `wide` since
+                    // `groups <= gmax`.
                     unsafe {
                         let w = wide.as_ptr().add((j * gmax + g) * LANES);
                         let k_hi = _mm256_loadu_si256(w as *const __m256i);
@@ -605,16 +607,17 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{horizontal_scalar, Coeffs, Kernels};
+    use super::super::{horizontal_scalar, input_span, Coeffs, Kernels};
     use super::{avx2_available, select, vnni_available, KernelSet};
     use crate::tokenizer::xorshift64;
 
     /// The dispatched horizontal pass equals the scalar oracle byte for byte on random
     /// pixels: every row count from 1 to 9 (blocks of four rows and the rows left over),
     /// 1, 3 and 4 channels, up- and downscales (a 4032-wide photo's 55 taps included),
-    /// windows of output columns at both edges, a first row other than 0, and source
-    /// buffers that end at the last row's last pixel (where the kernels fall back to
-    /// the scalar sum for pixels whose vector loads would read past the end).
+    /// windows of output columns at both edges, a first row other than 0, sources holding
+    /// whole rows or only the columns the window reads, and source buffers that end at
+    /// the last row's last pixel (where the kernels fall back to the scalar sum for
+    /// pixels whose vector loads would read past the end).
     #[test]
     fn horizontal_kernels_match_the_scalar_oracle() {
         let chosen = select(Kernels::Auto);
@@ -666,42 +669,54 @@ mod tests {
                             let coeffs = Coeffs::window(in_w, out_w, window.clone());
                             let cols = 0..window.len();
                             let size = cols.len() * nrows * c;
-                            let mut want = vec![0u8; size];
-                            horizontal_scalar(
-                                &src,
-                                in_w * c,
-                                c,
-                                row0,
-                                nrows,
-                                &coeffs,
-                                cols.clone(),
-                                0,
-                                &mut want,
-                            );
-                            let mut got = vec![0xa5u8; size];
-                            kernels.horizontal(
-                                &src,
-                                in_w * c,
-                                c,
-                                row0,
-                                nrows,
-                                &coeffs,
-                                cols,
-                                0,
-                                &mut got,
-                            );
-                            assert!(
-                                got == want,
-                                "{kernels:?}: {c} channels, {in_w} -> {out_w} columns \
-                                 {window:?}, rows {row0}..{}",
-                                row0 + nrows
-                            );
-                            compared += 1;
+                            // The whole rows, and only the columns the window reads (as
+                            // the JPEG column-window decoder delivers them): `col0` > 0.
+                            let span = input_span(in_w, out_w, window.clone());
+                            let held: Vec<u8> = src
+                                .chunks_exact(in_w * c)
+                                .flat_map(|row| &row[span.start * c..span.end * c])
+                                .copied()
+                                .collect();
+                            for (buf, width, col0) in
+                                [(&src, in_w, 0), (&held, span.len(), span.start)]
+                            {
+                                let mut want = vec![0u8; size];
+                                horizontal_scalar(
+                                    buf,
+                                    width * c,
+                                    c,
+                                    row0,
+                                    nrows,
+                                    &coeffs,
+                                    cols.clone(),
+                                    col0,
+                                    &mut want,
+                                );
+                                let mut got = vec![0xa5u8; size];
+                                kernels.horizontal(
+                                    buf,
+                                    width * c,
+                                    c,
+                                    row0,
+                                    nrows,
+                                    &coeffs,
+                                    cols.clone(),
+                                    col0,
+                                    &mut got,
+                                );
+                                assert!(
+                                    got == want,
+                                    "{kernels:?}: {c} channels, {in_w} -> {out_w} columns \
+                                     {window:?}, rows {row0}..{}, source columns from {col0}",
+                                    row0 + nrows
+                                );
+                                compared += 1;
+                            }
                         }
                     }
                 }
             }
         }
-        assert_eq!(compared, 3 * 6 * 9 * 2 * 3);
+        assert_eq!(compared, 3 * 6 * 9 * 2 * 3 * 2);
     }
 }
