@@ -148,10 +148,10 @@ impl OrtOptions {
     /// clip-rs (ONNX Runtime's own default is on).
     ///
     /// Measured for ViT-B/32 on a 2-core x86 VM (docs/performance.md, "Memory pattern"):
-    /// embedding 200 camera JPEGs at batch 32 peaked at 607–617 MiB without it against
-    /// 712–722 MiB with it (the planned blocks of each batch shape stay allocated beside
+    /// embedding 200 camera JPEGs at batch 32 peaked at 593–603 MiB without it against
+    /// 696–705 MiB with it (the planned blocks of each batch shape stay allocated beside
     /// the arena), while image batch 32, image batch 1 and text encoding ran at the same
-    /// speed (paired medians within ±5 %, noise here). Results do not change.
+    /// speed (paired medians within ±6 %, noise here). Results do not change.
     #[must_use]
     pub fn with_memory_pattern(mut self, enable: bool) -> Self {
         self.memory_pattern = enable;
