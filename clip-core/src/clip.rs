@@ -277,10 +277,12 @@ impl Clip {
 
     /// Embeds images, `[N, D]` in input order, in batches of [`Clip::with_batch_size`].
     ///
-    /// With more than one batch, a second thread decodes and preprocesses batch k+1 while
-    /// the encoder runs batch k (at most two batches of pixels wait at any time, and each
-    /// image is decoded only while its row is filled, so memory stays bounded however many
-    /// files there are). Results and their order are those of doing it one batch at a time.
+    /// A second thread decodes and preprocesses batch k+1 while the encoder runs batch k,
+    /// and the first batch while the encoder gets ready ([`Encoder::prepare_image`]: a
+    /// tower created on first use is created then). At most two batches of pixels wait at
+    /// any time, and each image is decoded only while its row is filled, so memory stays
+    /// bounded however many files there are. Results and their order are those of doing it
+    /// one batch at a time.
     ///
     /// The first image that fails stops the call with an error naming it; to keep going past
     /// bad files, use [`Clip::encode_images_partial`].
@@ -337,35 +339,32 @@ impl Clip {
             failures.extend(prepared.failures);
             Ok(true)
         };
-        if inputs.len() <= self.batch_size {
-            // One batch: nothing to overlap, so no thread.
-            for (start, chunk) in batches {
-                if !consume(self.prepare_batch(chunk, start, stop_at_first_failure))? {
-                    break;
-                }
-            }
-        } else {
-            std::thread::scope(|scope| -> Result<()> {
-                // Capacity 1: the producer fills batch k+1 while batch k is encoded and
-                // waits when one more is ready; dropping `receiver` stops it.
-                let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
-                scope.spawn(move || {
-                    for (start, chunk) in batches {
-                        let prepared = self.prepare_batch(chunk, start, stop_at_first_failure);
-                        let stop = stop_at_first_failure && !prepared.failures.is_empty();
-                        if sender.send(prepared).is_err() || stop {
-                            break;
-                        }
-                    }
-                });
-                for prepared in receiver {
-                    if !consume(prepared)? {
+        if inputs.is_empty() {
+            return Ok((out, failures));
+        }
+        std::thread::scope(|scope| -> Result<()> {
+            // Capacity 1: the producer fills batch k+1 while batch k is encoded and waits
+            // when one more is ready; dropping `receiver` stops it.
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
+            scope.spawn(move || {
+                for (start, chunk) in batches {
+                    let prepared = self.prepare_batch(chunk, start, stop_at_first_failure);
+                    let stop = stop_at_first_failure && !prepared.failures.is_empty();
+                    if sender.send(prepared).is_err() || stop {
                         break;
                     }
                 }
-                Ok(())
-            })?;
-        }
+            });
+            // While the first batch decodes: a tower created on first use is created now,
+            // beside the decoding (even for a single batch), not after it.
+            self.encoder.prepare_image()?;
+            for prepared in receiver {
+                if !consume(prepared)? {
+                    break;
+                }
+            }
+            Ok(())
+        })?;
         if stop_at_first_failure {
             failures.truncate(1);
         }
@@ -667,6 +666,75 @@ mod tests {
             .encode_image(&photos[9])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(embeds.row(9), nine);
+    }
+
+    /// `Encoder::prepare_image` runs once per image call that has inputs, before the first
+    /// batch is encoded (for a single batch too), and its error is the call's error.
+    #[test]
+    fn the_image_tower_is_prepared_beside_the_first_batch() {
+        struct Lazy {
+            inner: FakeEncoder,
+            prepared: Mutex<usize>,
+            fail: bool,
+        }
+        impl Encoder for Lazy {
+            fn config(&self) -> &ModelConfig {
+                self.inner.config()
+            }
+            fn encode_image_batch(&self, pixels: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+                let prepared = *self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+                assert!(prepared > 0, "a batch was encoded before prepare_image");
+                self.inner.encode_image_batch(pixels)
+            }
+            fn encode_text_batch(&self, ids: ArrayView2<'_, i32>) -> Result<Array2<f32>> {
+                self.inner.encode_text_batch(ids)
+            }
+            fn describe(&self) -> String {
+                "lazy".into()
+            }
+            fn prepare_image(&self) -> Result<()> {
+                *self.prepared.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                if self.fail {
+                    return Err(Error::InvalidInput {
+                        reason: "tower broken".into(),
+                    });
+                }
+                Ok(())
+            }
+        }
+        let lazy = |fail| {
+            std::sync::Arc::new(Lazy {
+                inner: FakeEncoder::new(),
+                prepared: Mutex::new(0),
+                fail,
+            })
+        };
+        let prepared = |lazy: &Lazy| *lazy.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        let photos = images(5);
+        for (batch, n) in [(8, 5), (2, 5), (2, 1)] {
+            let encoder = lazy(false);
+            let clip = Clip::new(std::sync::Arc::clone(&encoder)).with_batch_size(batch);
+            let embeds = clip
+                .encode_images(&photos[..n])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(embeds.nrows(), n);
+            assert_eq!(prepared(&encoder), 1, "batch {batch}, {n} images");
+        }
+        let encoder = lazy(false);
+        let clip = Clip::new(std::sync::Arc::clone(&encoder));
+        let none: [&image::DynamicImage; 0] = [];
+        assert_eq!(clip.encode_images(&none).map(|e| e.nrows()).ok(), Some(0));
+        assert_eq!(prepared(&encoder), 0);
+        let broken = Clip::new(lazy(true)).with_batch_size(2);
+        for result in [
+            broken.encode_images(&photos).map(|_| ()),
+            broken.encode_images_partial(&photos).map(|_| ()),
+        ] {
+            match result {
+                Err(Error::InvalidInput { reason }) => assert_eq!(reason, "tower broken"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub trait Encoder: Send + Sync {
     /// A short human-readable description of what runs the model, e.g.
     /// `"onnxruntime 1.32.0 on CPUExecutionProvider"`.
     fn describe(&self) -> String;
+
+    /// Makes the image tower ready for [`Encoder::encode_image_batch`] now, for backends
+    /// that create it on first use (the default does nothing). [`Clip`](crate::Clip) calls
+    /// it while a second thread decodes the first batch of images, so that creating the
+    /// tower (a second or so for ONNX Runtime) and decoding overlap instead of one waiting
+    /// for the other. An error is the one the first `encode_image_batch` would give.
+    fn prepare_image(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<E: Encoder + ?Sized> Encoder for std::sync::Arc<E> {
@@ -42,6 +51,9 @@ impl<E: Encoder + ?Sized> Encoder for std::sync::Arc<E> {
     fn describe(&self) -> String {
         (**self).describe()
     }
+    fn prepare_image(&self) -> Result<()> {
+        (**self).prepare_image()
+    }
 }
 
 impl<E: Encoder + ?Sized> Encoder for Box<E> {
@@ -56,5 +68,8 @@ impl<E: Encoder + ?Sized> Encoder for Box<E> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn prepare_image(&self) -> Result<()> {
+        (**self).prepare_image()
     }
 }

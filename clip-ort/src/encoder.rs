@@ -328,6 +328,12 @@ impl Encoder for OrtEncoder {
         self.check_output(embeds, n, "text")
     }
 
+    /// Creates the image tower's sessions if they do not exist yet
+    /// ([`OrtEncoder::load_image_tower`]).
+    fn prepare_image(&self) -> clip_core::Result<()> {
+        Ok(self.load_image_tower()?)
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} on ONNX Runtime ({}), {}",

@@ -41,6 +41,10 @@ pub struct ModelArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Towers {
     Image,
+    /// The image tower, left for `Clip`'s image pipeline to create while it decodes the
+    /// first batch (`Encoder::prepare_image`): a broken image tower is then reported once
+    /// the first batch is being decoded instead of before, and start-up overlaps decoding.
+    ImageBesideDecoding,
     Text,
     Both,
 }
@@ -50,7 +54,8 @@ impl ModelArgs {
     ///
     /// Only the towers the command uses are created (the other one's weights are never
     /// read), and they are created here, so that a broken model file is reported as a load
-    /// error before any input is processed. `spinning`: see `OrtOptions::with_spinning`
+    /// error before any input is processed (except `Towers::ImageBesideDecoding`, whose
+    /// tower the image pipeline creates beside the first batch's decoding). `spinning`: see `OrtOptions::with_spinning`
     /// (`None`: ONNX Runtime's default).
     pub fn load(&self, towers: Towers, spinning: Option<bool>) -> anyhow::Result<Clip> {
         let mut options = OrtOptions::new()

@@ -62,8 +62,9 @@ fn finish(
 pub fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
     // Decoding runs on a second thread beside the model (Clip::encode_images_partial), so
     // ONNX Runtime's workers must not spin between runs: they would take the cores the
-    // decoder needs (docs/performance.md, proposal 4).
-    let clip = args.model.load(Towers::Image, Some(false))?;
+    // decoder needs (docs/performance.md, proposal 4). The image tower is created by that
+    // pipeline while the first batch decodes.
+    let clip = args.model.load(Towers::ImageBesideDecoding, Some(false))?;
     let (embeds, failed) = clip
         .encode_images_partial(&args.images)
         .context("the image model failed")?;
