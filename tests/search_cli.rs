@@ -298,3 +298,23 @@ fn damaged_foreign_and_other_model_databases_are_refused() {
     }
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+/// The image tower is created beside the first images' decoding: a broken one fails the
+/// run naming its file, and a new database is not written (nothing was embedded).
+#[test]
+fn broken_image_tower_fails_without_writing_a_new_database() {
+    let (base, photos, db) = setup("broken-tower");
+    let output = clip()
+        .arg("index")
+        .args(model_args("broken/not-onnx"))
+        .arg("--db")
+        .arg(&db)
+        .arg(&photos)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("visual.onnx"), "{stderr}");
+    assert!(!db.exists(), "a database was written for a broken model");
+    std::fs::remove_dir_all(&base).unwrap();
+}

@@ -41,9 +41,10 @@ pub struct ModelArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Towers {
     Image,
-    /// The image tower, left for `Clip`'s image pipeline to create while it decodes the
-    /// first batch (`Encoder::prepare_image`): a broken image tower is then reported once
-    /// the first batch is being decoded instead of before, and start-up overlaps decoding.
+    /// The image tower, left for the command's image pipeline to create while it decodes
+    /// the first images (`Encoder::prepare_image`, which `Clip`'s pipeline calls itself): a
+    /// broken image tower is then reported once decoding has started instead of before, and
+    /// start-up overlaps decoding.
     ImageBesideDecoding,
     Text,
     Both,

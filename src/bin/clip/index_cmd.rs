@@ -79,7 +79,11 @@ fn is_image(path: &Path) -> bool {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let clip = args.model.load(crate::common::Towers::Image, None)?;
+    // The image tower is created beside the first images' decoding (`embed_all`), and not
+    // at all when no file needs embedding.
+    let clip = args
+        .model
+        .load(crate::common::Towers::ImageBesideDecoding, None)?;
     let model = model_id(&args.model, &clip)?;
     let mut index = match Index::load_for(&args.db, &model) {
         Ok(index) => index,
@@ -160,9 +164,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let embedded = embed_all(&clip, &args, &jobs, &mut index, &mut counts, &progress);
     progress.finish_and_clear();
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    // Save what was done even when the model failed midway.
+    // Save what was done even when the model failed midway; a new index is written when
+    // the run succeeded (even empty) or has entries, not when a broken model (whose tower
+    // is created only now, in `embed_all`) failed before embedding anything.
     let changed = counts.added + counts.updated + counts.removed > 0;
-    if changed || !db_existed {
+    if changed || (!db_existed && embedded.is_ok()) {
         index
             .save(&args.db)
             .with_context(|| format!("cannot save the index {}", args.db.display()))?;
@@ -262,6 +268,11 @@ fn embed_all(
             });
         }
         drop(tx);
+        // While the workers decode the first images: create the image tower if the backend
+        // creates it on first use, instead of before the decoding starts.
+        clip.encoder()
+            .prepare_image()
+            .context("the image model failed")?;
 
         let mut batch = Array4::<f32>::zeros((batch_size, 3, size, size));
         let mut rows: Vec<usize> = Vec::with_capacity(batch_size);
