@@ -316,10 +316,12 @@ impl Clip {
         let mut failures = Vec::new();
         // `ImageInput` is `Copy + Sync` whatever `I` is, so the producer thread can hold it.
         let inputs: Vec<ImageInput<'_>> = inputs.iter().map(AsImageInput::as_image_input).collect();
-        let batches = inputs
-            .chunks(self.batch_size)
-            .enumerate()
-            .map(|(k, chunk)| (k * self.batch_size, chunk));
+        let batches = || {
+            inputs
+                .chunks(self.batch_size)
+                .enumerate()
+                .map(|(k, chunk)| (k * self.batch_size, chunk))
+        };
         let mut consume = |prepared: Prepared| -> Result<bool> {
             if stop_at_first_failure && !prepared.failures.is_empty() {
                 // The call fails: encoding the rows before the failure would be wasted.
@@ -346,8 +348,8 @@ impl Clip {
             // Capacity 1: the producer fills batch k+1 while batch k is encoded and waits
             // when one more is ready; dropping `receiver` stops it.
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Prepared>(1);
-            scope.spawn(move || {
-                for (start, chunk) in batches {
+            let producer = std::thread::Builder::new().spawn_scoped(scope, move || {
+                for (start, chunk) in batches() {
                     let prepared = self.prepare_batch(chunk, start, stop_at_first_failure);
                     let stop = stop_at_first_failure && !prepared.failures.is_empty();
                     if sender.send(prepared).is_err() || stop {
@@ -358,6 +360,15 @@ impl Clip {
             // While the first batch decodes: a tower created on first use is created now,
             // beside the decoding (even for a single batch), not after it.
             self.encoder.prepare_image()?;
+            if producer.is_err() {
+                // No thread to be had (a process limit): decode and encode in turn, here.
+                for (start, chunk) in batches() {
+                    if !consume(self.prepare_batch(chunk, start, stop_at_first_failure))? {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
             for prepared in receiver {
                 if !consume(prepared)? {
                     break;

@@ -56,8 +56,8 @@ impl ModelArgs {
     /// Only the towers the command uses are created (the other one's weights are never
     /// read), and they are created here, so that a broken model file is reported as a load
     /// error before any input is processed (except `Towers::ImageBesideDecoding`, whose
-    /// tower the image pipeline creates beside the first batch's decoding). `spinning`: see `OrtOptions::with_spinning`
-    /// (`None`: ONNX Runtime's default).
+    /// tower the image pipeline creates beside the first batch's decoding). `spinning`: see
+    /// `OrtOptions::with_spinning` (`None`: ONNX Runtime's default).
     pub fn load(&self, towers: Towers, spinning: Option<bool>) -> anyhow::Result<Clip> {
         let mut options = OrtOptions::new()
             .with_device(self.device)
