@@ -263,6 +263,12 @@ mod x86 {
     /// [`horizontal_madd`]).
     const SPLIT_BITS: i32 = 11;
 
+    /// Bytes one group load of [`horizontal_madd`] touches (4 taps of up to 4 channels).
+    const LOAD: usize = 16;
+
+    /// `i16` weights per group of [`horizontal_madd`]: 16 `hi`, then 16 `lo`.
+    const LANES: usize = 32;
+
     /// The horizontal pass for RGB (`C = 3`) and RGBA (`C = 4`) with `vpmaddwd`
     /// (16-bit products summed in pairs into 32 bits: one µop for 16 products,
     /// where `vpmulld` needs two for 8).
@@ -378,8 +384,6 @@ mod x86 {
             return unsafe { horizontal_c::<C>(src, stride, row0, nrows, coeffs, cols, col0, out) };
         }
         const GROUP: usize = 4; // taps per group
-        const LOAD: usize = 16; // bytes one group load touches
-        const LANES: usize = 32; // i16 weights per group: 16 `hi`, then 16 `lo`
         let step = GROUP * C;
         let ncols = cols.len();
         let gmax = coeffs.ksize.div_ceil(GROUP);
@@ -418,100 +422,122 @@ mod x86 {
         // SAFETY: AVX2 is enabled here; `control` is 32 bytes.
         let control = unsafe { _mm256_loadu_si256(control.as_ptr() as *const __m256i) };
         let row_bytes = ncols * C;
+        let pass = MaddPass {
+            src,
+            stride,
+            coeffs,
+            plan: &plan,
+            wide: &wide,
+            gmax,
+            step,
+            control,
+            row_bytes,
+        };
         // Blocks of ROWS rows share each weight load (the weights of one output column
         // are the same for every row, and for strong downscales they do not fit in L1:
         // 224 columns × 55 taps × 16 bytes for a 4032-wide photo), then one pack
         // finishes the ROWS pixels together. The rows left over go one at a time.
         const ROWS: usize = 4;
-        let blocks = nrows / ROWS;
-        for (b, out_rows) in out[..blocks * ROWS * row_bytes]
-            .chunks_exact_mut(ROWS * row_bytes)
+        for (b, out_rows) in out[..nrows * row_bytes]
+            .chunks_mut(ROWS * row_bytes)
             .enumerate()
         {
             let first_line = (row0 + b * ROWS) * stride;
-            let last_line = first_line + (ROWS - 1) * stride;
-            for (j, &(offset, groups, xx)) in plan.iter().enumerate() {
+            if out_rows.len() == ROWS * row_bytes {
+                // SAFETY: the features are this body's contract.
+                unsafe { pass.rows::<C, VNNI, ROWS>(first_line, out_rows) };
+            } else {
+                for (i, out_row) in out_rows.chunks_exact_mut(row_bytes).enumerate() {
+                    // SAFETY: as above.
+                    unsafe { pass.rows::<C, VNNI, 1>(first_line + i * stride, out_row) };
+                }
+            }
+        }
+    }
+
+    /// What [`horizontal_madd_body`] prepared for one call: the source, the per-column
+    /// plan `(first byte offset in a row, groups, output column)`, the split weights
+    /// (`gmax` groups of LANES i16 per column) and the byte shuffle of one group.
+    struct MaddPass<'a> {
+        src: &'a [u8],
+        stride: usize,
+        coeffs: &'a Coeffs,
+        plan: &'a [(usize, usize, usize)],
+        wide: &'a [i16],
+        gmax: usize,
+        step: usize,
+        control: std::arch::x86_64::__m256i,
+        row_bytes: usize,
+    }
+
+    impl MaddPass<'_> {
+        /// Every output pixel of the `R` (1 to 4) consecutive source rows starting at byte
+        /// `first_line` of `src`, into `out_rows` (`R` output rows of `row_bytes`).
+        ///
+        /// # Safety
+        /// The CPU must support AVX2, and AVX-VNNI if `VNNI`; inlined into
+        /// [`horizontal_madd_body`]'s callers, which enable those features.
+        #[inline(always)]
+        unsafe fn rows<const C: usize, const VNNI: bool, const R: usize>(
+            &self,
+            first_line: usize,
+            out_rows: &mut [u8],
+        ) {
+            use std::arch::x86_64::*;
+            let (src, stride, step) = (self.src, self.stride, self.step);
+            let last_line = first_line + (R - 1) * stride;
+            for (j, &(offset, groups, xx)) in self.plan.iter().enumerate() {
                 // Rows lie at increasing addresses: if the last row's reads stay inside
                 // `src`, every row's do.
                 if groups == 0 || last_line + offset + (groups - 1) * step + LOAD > src.len() {
-                    for i in 0..ROWS {
-                        let dst = &mut out_rows[i * row_bytes + j * C..][..C];
-                        scalar_pixel::<C>(src, first_line + i * stride + offset, coeffs, xx, dst);
+                    for i in 0..R {
+                        let dst = &mut out_rows[i * self.row_bytes + j * C..][..C];
+                        let base = first_line + i * stride + offset;
+                        scalar_pixel::<C>(src, base, self.coeffs, xx, dst);
                     }
                     continue;
                 }
-                let mut acc_hi = [_mm256_setzero_si256(); ROWS];
-                let mut acc_lo = [_mm256_setzero_si256(); ROWS];
+                let mut acc_hi = [_mm256_setzero_si256(); R];
+                let mut acc_lo = [_mm256_setzero_si256(); R];
                 for g in 0..groups {
-                    // SAFETY: AVX2 (and AVX-VNNI for `VNNI`) is this body's contract.
-                    // Row `i < ROWS` reads LOAD bytes from
+                    // SAFETY: AVX2 (and AVX-VNNI for `VNNI`) is this function's contract.
+                    // Row `i < R` reads LOAD bytes from
                     // `first_line + i * stride + offset + g * step`, at most the last
                     // row's, which stays below `src.len()` (checked above); the weights
                     // are LANES i16 from `(j * gmax + g) * LANES`, inside `wide` since
                     // `groups <= gmax`.
                     unsafe {
-                        let w = wide.as_ptr().add((j * gmax + g) * LANES);
+                        let w = self.wide.as_ptr().add((j * self.gmax + g) * LANES);
                         let k_hi = _mm256_loadu_si256(w as *const __m256i);
                         let k_lo = _mm256_loadu_si256(w.add(16) as *const __m256i);
                         let at = src.as_ptr().add(first_line + offset + g * step);
-                        for i in 0..ROWS {
+                        for i in 0..R {
                             let v = _mm_loadu_si128(at.add(i * stride) as *const __m128i);
-                            let v = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), control);
+                            let v =
+                                _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), self.control);
                             acc_hi[i] = madd_acc::<VNNI>(acc_hi[i], v, k_hi);
                             acc_lo[i] = madd_acc::<VNNI>(acc_lo[i], v, k_lo);
                         }
                     }
                 }
-                let s = std::array::from_fn::<_, ROWS, _>(|i| finish_sums(acc_hi[i], acc_lo[i]));
+                // Rows past `R` are packed as zeros and not stored.
+                let s = std::array::from_fn::<_, 4, _>(|i| {
+                    if i < R {
+                        finish_sums(acc_hi[i], acc_lo[i])
+                    } else {
+                        _mm_setzero_si128()
+                    }
+                });
                 // Saturating packs clamp to 0..=255 exactly as `clip8` does: 16 bytes,
                 // row i's pixel (padded to 4 bytes) at 4·i.
                 let px = _mm_packus_epi16(_mm_packs_epi32(s[0], s[1]), _mm_packs_epi32(s[2], s[3]));
                 let mut bytes = [0u8; 16];
                 // SAFETY: `bytes` is 16 bytes, an unaligned store is allowed.
                 unsafe { _mm_storeu_si128(bytes.as_mut_ptr() as *mut __m128i, px) };
-                for i in 0..ROWS {
-                    out_rows[i * row_bytes + j * C..][..C]
+                for i in 0..R {
+                    out_rows[i * self.row_bytes + j * C..][..C]
                         .copy_from_slice(&bytes[i * 4..i * 4 + C]);
                 }
-            }
-        }
-        for r in blocks * ROWS..nrows {
-            let line_start = (row0 + r) * stride;
-            let out_row = &mut out[r * row_bytes..(r + 1) * row_bytes];
-            for (j, (&(offset, groups, xx), dst)) in
-                plan.iter().zip(out_row.chunks_exact_mut(C)).enumerate()
-            {
-                let base = line_start + offset;
-                if groups == 0 || base + (groups - 1) * step + LOAD > src.len() {
-                    scalar_pixel::<C>(src, base, coeffs, xx, dst);
-                    continue;
-                }
-                let mut acc_hi = _mm256_setzero_si256();
-                let mut acc_lo = _mm256_setzero_si256();
-                for g in 0..groups {
-                    // SAFETY: AVX2 is enabled here. Group `g < groups` reads LOAD
-                    // bytes from `base + g * step`, all below `src.len()` (checked
-                    // just above), and LANES i16 weights from
-                    // `(j * gmax + g) * LANES`, inside `wide` since `groups <= gmax`.
-                    let (v, k_hi, k_lo) = unsafe {
-                        let w = wide.as_ptr().add((j * gmax + g) * LANES);
-                        (
-                            _mm_loadu_si128(src.as_ptr().add(base + g * step) as *const __m128i),
-                            _mm256_loadu_si256(w as *const __m256i),
-                            _mm256_loadu_si256(w.add(16) as *const __m256i),
-                        )
-                    };
-                    let v = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(v), control);
-                    // SAFETY: the features `madd_acc::<VNNI>` needs are this body's contract.
-                    acc_hi = unsafe { madd_acc::<VNNI>(acc_hi, v, k_hi) };
-                    acc_lo = unsafe { madd_acc::<VNNI>(acc_lo, v, k_lo) };
-                }
-                let s = finish_sums(acc_hi, acc_lo);
-                // Saturating packs clamp to 0..=255 exactly as `clip8` does.
-                let s = _mm_packs_epi32(s, s);
-                let s = _mm_packus_epi16(s, s);
-                let px = _mm_cvtsi128_si32(s) as u32;
-                dst.copy_from_slice(&px.to_le_bytes()[..C]);
             }
         }
     }
