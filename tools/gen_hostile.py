@@ -165,6 +165,31 @@ def images() -> dict[str, bytes]:
     # A GIF whose LZW data stops before the frame is complete (no block terminator).
     files["truncated_frame.gif"] = b"GIF89a" + struct.pack("<HHBBB", 4, 4, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff" \
         + b"," + struct.pack("<HHHHB", 0, 0, 4, 4, 0) + b"\x02\x04\x84\x8f\x09\x00;"
+    # Compressed ancillary PNG chunks. Pillow inflates at most MAX_TEXT_CHUNK (1 MiB) of an
+    # iCCP profile or zTXt text: more fails the file (before IDAT at open, after it in
+    # load_end); a corrupt profile is ignored, corrupt text is not; a compression method
+    # other than 0 fails either.
+    base = encoded(photo(), "PNG")
+    idat, iend = base.index(b"IDAT") - 4, base.index(b"IEND") - 4
+
+    def before_idat(tag: bytes, body: bytes) -> bytes:
+        return base[:idat] + chunk(tag, body) + base[idat:]
+
+    profile_bomb = zlib.compress(b"\0" * (16 << 20), 9)
+    files["iccp_corrupt.png"] = before_idat(b"iCCP", b"icc\0\0" + b"not zlib data")
+    files["iccp_method1.png"] = before_idat(b"iCCP", b"icc\0\1" + zlib.compress(b"profile"))
+    files["iccp_bomb.png"] = before_idat(b"iCCP", b"icc\0\0" + profile_bomb)
+    files["iccp_bomb_after_idat.png"] = base[:iend] + chunk(b"iCCP", b"icc\0\0" + profile_bomb) + base[iend:]
+    files["ztxt_ok.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"hello"))
+    files["ztxt_corrupt.png"] = before_idat(b"zTXt", b"Comment\0\0" + b"not zlib data")
+    files["ztxt_bomb.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * (2 << 20), 9))
+    # A 1 × 1 GIF screen whose first frame claims 65535 × 65535 pixels (the canvas grows).
+    files["bomb_frame.gif"] = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff" \
+        + b"," + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0) + b"\x02\x02\x44\x01\x00;"
+    # NEAREST (palette images) on a strip: the resized image is 224 × 22,400,000.
+    strip = Image.frombytes("P", (1, 100000), (np.arange(100000) % 251).astype(np.uint8).tobytes())
+    strip.putpalette([v for c in range(256) for v in (c, 255 - c, (c * 7) % 256)])
+    files["1x100000_p.png"] = encoded(strip, "PNG")
     # An animated PNG (Pillow opens the default image).
     buf = io.BytesIO()
     frames_rgb = [photo(32, 24), Image.new("RGB", (32, 24), (0, 0, 255))]
@@ -213,7 +238,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     TEXT.mkdir(parents=True, exist_ok=True)
     for p in list(OUT.iterdir()) + list(TEXT.iterdir()):
-        if p.is_file():
+        if p.is_file() and p.name != "README.md":
             p.unlink()
     lines = ["# reference: clip-anytorch clip.clip._transform(224)(Image.open(path)); "
              f"Pillow {PIL.__version__}",

@@ -23,6 +23,7 @@ use std::ops::Range;
 
 use super::error::ImageError;
 use super::jpeg_window;
+use super::png_chunks;
 use super::raster::{Decoded, Mode, Raster};
 use super::Limits;
 
@@ -217,8 +218,14 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
     }
     // The png crate's own allocation limit (64 MiB by default) would reject large
     // photos that Pillow opens; our pixel limit is checked after the header instead.
+    // Profiles and text are never used; Pillow's verdicts on them come from
+    // `png_chunks`, which inflates them with a bound (the unlimited `bytes` above would
+    // let the png crate inflate a profile without one).
+    png_chunks::check(bytes)?;
     let mut dec =
         png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: usize::MAX });
+    dec.set_ignore_iccp_chunk(true);
+    dec.set_ignore_text_chunk(true);
     dec.set_transformations(png::Transformations::IDENTITY);
     let mut reader = dec.read_info().map_err(png_err)?;
     let (width, height, color, depth, palette) = {
@@ -373,14 +380,15 @@ fn decode_gif(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
     let mut opts = gif::DecodeOptions::new();
     opts.set_color_output(gif::ColorOutput::Indexed);
     opts.check_frame_consistency(false);
-    // Our pixel limit is checked from the screen descriptor instead.
+    // Our pixel limit is checked on the canvas (screen and first frame) below, from the
+    // descriptors, before the frame's pixels are allocated or decoded.
     opts.set_memory_limit(gif::MemoryLimit::Unlimited);
     let mut dec = opts.read_info(Cursor::new(bytes)).map_err(gif_err)?;
     let (sw, sh) = (usize::from(dec.width()), usize::from(dec.height()));
     limits.check(sw as u64, sh as u64)?;
     let global = dec.global_palette().map(<[u8]>::to_vec);
     let frame = dec
-        .read_next_frame()
+        .next_frame_info()
         .map_err(gif_err)?
         .ok_or(ImageError::Decode {
             format: "GIF",
@@ -388,17 +396,23 @@ fn decode_gif(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
         })?;
     let (fx, fy) = (usize::from(frame.left), usize::from(frame.top));
     let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
-    // Pillow grows the canvas when the first frame reaches past the screen.
+    let (local, transparent) = (frame.palette.clone(), frame.transparent);
+    // Pillow grows the canvas when the first frame reaches past the screen. A frame can
+    // claim up to 65535 × 65535 pixels behind a 1 × 1 screen: checked before its buffer.
     let (width, height) = (sw.max(fx + fw), sh.max(fy + fh));
     limits.check(width as u64, height as u64)?;
     let len = pixel_len(width, height, 1)?;
-    let palette = match frame.palette.clone() {
+    // One index per pixel (`ColorOutput::Indexed`); the canvas check bounds it.
+    let frame_len = pixel_len(fw, fh, 1).unwrap_or(0);
+    let mut pixels = vec![0u8; frame_len];
+    dec.read_into_buffer(&mut pixels).map_err(gif_err)?;
+    let palette = match local {
         Some(local) => gif_palette_needed(&local).then_some(local),
         None => global.filter(|g| gif_palette_needed(g)),
     };
     // load_prepare: frame 0 starts from the transparent index, else from zeros.
-    let mut data = vec![frame.transparent.unwrap_or(0); len];
-    for (r, row) in frame.buffer.chunks_exact(fw.max(1)).take(fh).enumerate() {
+    let mut data = vec![transparent.unwrap_or(0); len];
+    for (r, row) in pixels.chunks_exact(fw.max(1)).take(fh).enumerate() {
         let at = (fy + r) * width + fx;
         data[at..at + fw].copy_from_slice(&row[..fw]);
     }

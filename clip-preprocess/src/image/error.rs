@@ -66,8 +66,9 @@ pub enum ImageError {
         /// The limit in pixels.
         limit: u64,
     },
-    /// A width or height is zero, or too large to address.
-    #[error("invalid image dimensions {width}x{height}: both must be at least 1")]
+    /// A width or height is zero, or the image is too large to address, or to resize
+    /// (a side of the resized image beyond `i32::MAX`, where Pillow's resize fails too).
+    #[error("invalid image dimensions {width}x{height}: a side is zero, or the image is too large to address or to resize")]
     InvalidDimensions {
         /// The width.
         width: u64,

@@ -44,6 +44,7 @@ mod decode;
 mod error;
 mod jpeg_window;
 mod normalize;
+mod png_chunks;
 mod raster;
 mod resize;
 mod scratch;
@@ -463,6 +464,16 @@ impl Preprocessor {
         let raster = &decoded.raster;
         let (w, h) = (decoded.full_width, raster.height);
         let (out_w, out_h) = resized_size(w, h, n);
+        // Pillow's resize takes the size as C ints (`ImagingCore.resize`, "(ii)"), so the
+        // reference raises beyond i32::MAX a side (a 1 × 10⁷ strip resized to 224 wide).
+        // Refusing here also bounds NEAREST's position walk (`nearest_window`).
+        let limit = i32::MAX as usize;
+        if out_w > limit || out_h > limit {
+            return Err(ImageError::InvalidDimensions {
+                width: w as u64,
+                height: h as u64,
+            });
+        }
         let win = Window {
             left: center_offset(out_w, n),
             top: center_offset(out_h, n),

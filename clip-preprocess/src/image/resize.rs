@@ -564,18 +564,24 @@ fn resample_u16(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Vec<u1
 
 /// NEAREST as Pillow's `ImagingScaleAffine`: positions accumulate in `f64`
 /// (`xo += a[0]`) from `a[0] * 0.5`, truncated (`COORD`).
+///
+/// Only the window's positions are kept, but the sum must be walked from the first
+/// output position to reproduce its rounding, so the time grows with the window's far
+/// edge (bounded by the caller's refusal of resized sides beyond `i32::MAX`).
 fn nearest_window(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Raster {
-    let tab = |in_size: usize, out_size: usize| -> Vec<Option<usize>> {
+    let tab = |in_size: usize, out_size: usize, wanted: std::ops::Range<usize>| {
         let a = f64::from(in_size as f32) / out_size as f64;
         let mut o = a * 0.5;
-        let mut t = Vec::with_capacity(out_size);
-        for _ in 0..out_size {
-            let i = if o < 0.0 { -1 } else { o as i64 };
-            t.push(if i >= 0 && (i as usize) < in_size {
-                Some(i as usize)
-            } else {
-                None
-            });
+        let mut t = Vec::with_capacity(wanted.len());
+        for k in 0..wanted.end {
+            if k >= wanted.start {
+                let i = if o < 0.0 { -1 } else { o as i64 };
+                t.push(if i >= 0 && (i as usize) < in_size {
+                    Some(i as usize)
+                } else {
+                    None
+                });
+            }
             o += a;
         }
         t
@@ -583,14 +589,14 @@ fn nearest_window(src: &Raster, out_w: usize, out_h: usize, win: Window) -> Rast
     if out_w == src.width && out_h == src.height {
         return crop(src, win);
     }
-    let xt = tab(src.width, out_w);
-    let yt = tab(src.height, out_h);
+    let xt = tab(src.width, out_w, win.left..win.left + win.width);
+    let yt = tab(src.height, out_h, win.top..win.top + win.height);
     let c = src.mode.channels();
     let mut data = scratch::take_zeroed(win.width * win.height * c);
-    for (r, yy) in (win.top..win.top + win.height).enumerate() {
-        let Some(y) = yt[yy] else { continue };
-        for (j, xx) in (win.left..win.left + win.width).enumerate() {
-            if let Some(x) = xt[xx] {
+    for (r, y) in yt.iter().enumerate() {
+        let Some(y) = *y else { continue };
+        for (j, x) in xt.iter().enumerate() {
+            if let Some(x) = *x {
                 let s = (y * src.width + x) * c;
                 let d = (r * win.width + j) * c;
                 data[d..d + c].copy_from_slice(&src.data[s..s + c]);
