@@ -268,6 +268,22 @@ fn loaders_match_embedded_vocabulary() {
             excerpt(text)
         );
     }
+    // A file claiming an id far beyond its token count is refused, not allocated for
+    // (the decoder is a table indexed by id: u32::MAX would ask for ~100 GB).
+    for claimed in [u64::from(u32::MAX), 49408 * 2 + 1024] {
+        vocab_with_special.insert("<|endoftext|>".into(), claimed.into());
+        std::fs::write(
+            &vocab_path,
+            serde_json::to_string(&vocab_with_special).unwrap(),
+        )
+        .unwrap();
+        match Tokenizer::from_vocab_merges(&vocab_path, &merges_path) {
+            Err(TokenizerError::InvalidVocabulary { reason }) => {
+                assert!(reason.contains(&claimed.to_string()), "{reason}");
+            }
+            other => panic!("id {claimed}: {other:?}"),
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
     let missing = Tokenizer::from_tokenizer_json(dir.join("nope.json"));
     assert!(matches!(missing, Err(TokenizerError::Io { .. })));

@@ -290,7 +290,8 @@ impl Tokenizer {
                 context_length,
             })?;
             for (dst, &id) in out.row_mut(index).iter_mut().zip(&row) {
-                // Ids are below the vocabulary size, far below i32::MAX.
+                // Ids are below twice the vocabulary size plus 1,024 (checked when a
+                // vocabulary is loaded), far below i32::MAX.
                 *dst = i32::try_from(id).unwrap_or(i32::MAX);
             }
         }
@@ -320,16 +321,22 @@ impl Tokenizer {
         std::thread::scope(|s| {
             let handles: Vec<_> = rest
                 .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+                .map(|part| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, move || part.iter().map(one).collect::<Vec<_>>())
+                        .map_err(|_| part)
+                })
                 .collect();
             // The calling thread takes the first share itself: its BPE cache (per
             // thread, see bpe.rs) stays warm from one call to the next.
             let mut rows: Vec<_> = first.iter().map(one).collect();
             for h in handles {
-                match h.join() {
-                    Ok(part) => rows.extend(part),
+                match h.map(|h| h.join()) {
+                    Ok(Ok(part)) => rows.extend(part),
                     // A worker only panics on a bug of this crate: propagate it as is.
-                    Err(payload) => std::panic::resume_unwind(payload),
+                    Ok(Err(payload)) => std::panic::resume_unwind(payload),
+                    // No thread to be had (a process limit): this share is done here.
+                    Err(part) => rows.extend(part.iter().map(one)),
                 }
             }
             rows

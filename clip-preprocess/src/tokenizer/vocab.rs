@@ -233,6 +233,18 @@ impl Vocab {
         let sot = get("<|startoftext|>")?;
         let eot = get("<|endoftext|>")?;
         let max_id = encoder.values().copied().max().unwrap_or(0);
+        // The decoder is a table indexed by id, so a file claiming id 4294967295 would
+        // size it at ~100 GB. Real vocabularies number their tokens 0..n (CLIP: 49,408);
+        // ids far beyond the token count are refused rather than allocated for.
+        let dense_bound = encoder.len().saturating_mul(2).saturating_add(1024);
+        if max_id as usize >= dense_bound {
+            return Err(TokenizerError::InvalidVocabulary {
+                reason: format!(
+                    "token id {max_id} is far beyond the vocabulary's {} tokens (ids must number the tokens from 0, with fewer than {dense_bound} in all)",
+                    encoder.len()
+                ),
+            });
+        }
         let mut decoder = vec![None; max_id as usize + 1];
         for (s, &id) in &encoder {
             if let Some(slot) = decoder.get_mut(id as usize) {
