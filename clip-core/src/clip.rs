@@ -175,7 +175,10 @@ impl Clip {
         self
     }
 
-    /// Uses another preprocessor (e.g. with different decompression-bomb limits).
+    /// Uses another preprocessor (e.g. with different decompression-bomb limits, or the
+    /// throughput mode). It must make the model's input: the same image size, mean and
+    /// std as [`ModelConfig::preprocess_config`]; image calls fail with
+    /// [`Error::InvalidConfig`] otherwise.
     #[must_use]
     pub fn with_preprocessor(mut self, preprocessor: Preprocessor) -> Self {
         self.preprocessor = preprocessor;
@@ -222,6 +225,32 @@ impl Clip {
         &self.tokenizer
     }
 
+    /// Checks, before any image work, what a custom [`Encoder`] or
+    /// [`Clip::with_preprocessor`] could get wrong: a configuration that cannot describe a
+    /// model (an image size whose batch tensor cannot be allocated, say) and a
+    /// preprocessor that does not make this model's input.
+    fn check_image_setup(&self) -> Result<()> {
+        let config = self.config();
+        config.validate()?;
+        let wanted = config.preprocess_config();
+        let have = self.preprocessor.config();
+        if *have != wanted {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "the preprocessor makes {0}×{0} images with mean {1:?} and std {2:?}, but the \
+                     model wants {3}×{3} with mean {4:?} and std {5:?}",
+                    have.image_size,
+                    have.mean,
+                    have.std,
+                    wanted.image_size,
+                    wanted.mean,
+                    wanted.std
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Preprocesses one image into `out` (`[3, S, S]`).
     fn preprocess_into(
         &self,
@@ -261,6 +290,7 @@ impl Clip {
         inputs: &[I],
         first_index: usize,
     ) -> Result<Array4<f32>> {
+        self.check_image_setup()?;
         let size = self.config().image_size as usize;
         let mut batch = Array4::<f32>::zeros((inputs.len(), 3, size, size));
         for (offset, (input, out)) in inputs.iter().zip(batch.outer_iter_mut()).enumerate() {
@@ -311,6 +341,7 @@ impl Clip {
         inputs: &[I],
         stop_at_first_failure: bool,
     ) -> Result<(Array2<f32>, Failures)> {
+        self.check_image_setup()?;
         let dim = self.config().embed_dim;
         let mut out = Array2::<f32>::from_elem((inputs.len(), dim), f32::NAN);
         let mut failures = Vec::new();
@@ -677,6 +708,47 @@ mod tests {
             .encode_image(&photos[9])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(embeds.row(9), nine);
+    }
+
+    /// A preprocessor that does not make the model's input, or a custom encoder's
+    /// impossible configuration, is an error before any image is touched (not a panic
+    /// in `assign_to`, nor an attempt to allocate the batch).
+    #[test]
+    fn a_preprocessor_or_config_that_does_not_fit_the_model_is_refused() {
+        use clip_preprocess::image::{Limits, PreprocessConfig};
+        let photos = images(2);
+        let other = Preprocessor::new(PreprocessConfig::new(336, [0.5; 3], [0.5; 3]));
+        let clip = Clip::new(FakeEncoder::new()).with_preprocessor(other);
+        for result in [
+            clip.encode_images(&photos).map(|_| ()),
+            clip.preprocess_images(&photos).map(|_| ()),
+        ] {
+            match result {
+                Err(Error::InvalidConfig { reason }) => {
+                    assert!(
+                        reason.contains("336×336") && reason.contains("224×224"),
+                        "{reason}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The model's own configuration with other limits is what the method is for.
+        let same = Preprocessor::new(FakeEncoder::new().config.preprocess_config())
+            .with_limits(Limits::unlimited());
+        let embeds = Clip::new(FakeEncoder::new())
+            .with_preprocessor(same)
+            .encode_images(&photos)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(embeds.nrows(), 2);
+        let mut huge = FakeEncoder::new();
+        huge.config = ModelConfig::new(3, 100_000, 0.0);
+        match Clip::new(huge).encode_images(&photos) {
+            Err(Error::InvalidConfig { reason }) => {
+                assert!(reason.contains("image_size"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// `Encoder::prepare_image` runs once per image call that has inputs, before the first

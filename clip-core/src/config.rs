@@ -132,8 +132,15 @@ impl ModelConfig {
         if self.image_mean.iter().any(|m| !m.is_finite()) {
             return invalid("image_mean has a non-finite value".into());
         }
-        if !self.logit_scale.is_finite() {
-            return invalid(format!("logit_scale {} is not finite", self.logit_scale));
+        // The raw (natural-log) value: exp() of anything above ln(f32::MAX) ≈ 88.72 is
+        // infinite, and a file that says `100` meant ln(100) ≈ 4.605.
+        if !(self.logit_scale.is_finite() && self.logit_scale <= f32::MAX.ln()) {
+            return invalid(format!(
+                "logit_scale {} is not a finite value at most {:.2} (it is the raw, natural-log \
+                 temperature: ln(100) ≈ 4.605 for released models, not 100)",
+                self.logit_scale,
+                f32::MAX.ln()
+            ));
         }
         Ok(())
     }
@@ -189,5 +196,11 @@ mod tests {
             config.validate(),
             Err(Error::InvalidConfig { .. })
         ));
+        // A scale written as 100 instead of ln(100) would overflow exp() to infinity.
+        match ModelConfig::new(512, 224, 100.0).validate() {
+            Err(Error::InvalidConfig { reason }) => assert!(reason.contains("ln(100)"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(ModelConfig::new(512, 224, 88.0).validate().is_ok());
     }
 }

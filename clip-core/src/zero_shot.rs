@@ -149,6 +149,13 @@ pub enum ZeroShotError {
     /// The images could not be decoded or encoded.
     #[error("cannot embed the images")]
     EncodeImages(#[source] Error),
+    /// A label's prompt embeddings hold NaN or infinity (a broken model or weights):
+    /// ensembling would silently drop or zero them.
+    #[error("the prompt embeddings of label {label:?} contain NaN or infinite values")]
+    NonFiniteEmbedding {
+        /// The label.
+        label: String,
+    },
 }
 
 /// `Result` with [`ZeroShotError`].
@@ -164,7 +171,9 @@ pub type Result<T, E = ZeroShotError> = std::result::Result<T, E>;
 /// ```
 ///
 /// Sums are accumulated in `f64`. A zero mean (e.g. from zero rows, or `T = 0`) stays zero
-/// instead of becoming NaN.
+/// instead of becoming NaN. Rows are expected finite: a row with NaN is skipped and one
+/// with infinity zeroes the result ([`ZeroShotBuilder::build_from_embeddings`] refuses
+/// both with [`ZeroShotError::NonFiniteEmbedding`]).
 ///
 /// ```
 /// use ndarray::array;
@@ -388,7 +397,16 @@ impl ZeroShotBuilder {
             });
         }
         let mut weights = Array2::<f32>::zeros((n_labels, dim));
-        for (class, mut row) in prompt_embeds.outer_iter().zip(weights.rows_mut()) {
+        for ((class, mut row), label) in prompt_embeds
+            .outer_iter()
+            .zip(weights.rows_mut())
+            .zip(&self.labels)
+        {
+            if class.iter().any(|x| !x.is_finite()) {
+                return Err(ZeroShotError::NonFiniteEmbedding {
+                    label: label.clone(),
+                });
+            }
             row.assign(&ensemble(class));
         }
         Ok(ZeroShotClassifier {
@@ -626,6 +644,17 @@ mod tests {
         let p = c.classify(array![[5.0f32, 0.0]].view()).unwrap();
         let e2 = std::f32::consts::E.powi(2);
         assert!((p[[0, 0]] - e2 / (e2 + 1.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn non_finite_prompt_embeddings_are_refused_naming_the_label() {
+        for bad in [f32::NAN, f32::INFINITY] {
+            let e = array![[[1.0f32, 0.0]], [[bad, 1.0]]];
+            match ZeroShotBuilder::new(["x", "y"]).build_from_embeddings(e.view(), 0.0) {
+                Err(ZeroShotError::NonFiniteEmbedding { label }) => assert_eq!(label, "y"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct ModelFiles {
 /// `ln(100)`: the logit scale every released OpenAI CLIP model has. Used only for the
 /// transformers.js layout, whose two tower files do not contain the learned value and whose
 /// `config.json` holds only its initial value (`logit_scale_init_value` = ln(1/0.07));
-/// override it with a `"logit_scale"` key in `config.json`.
+/// override it with a `"logit_scale"` key in `config.json` (the raw, natural-log value:
+/// 4.6052 for a scale of 100).
 const RELEASED_LOGIT_SCALE: f32 = 4.605_170_2;
 
 impl ModelFiles {

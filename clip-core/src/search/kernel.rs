@@ -157,6 +157,9 @@ pub(crate) fn top_k<T: Sync>(
     if k == 0 || rows == 0 || dim == 0 {
         return Vec::new();
     }
+    // No more than every row can be returned; a larger k (usize::MAX for "all") must not
+    // size the heaps below.
+    let k = k.min(rows);
     let threads = threads.clamp(1, rows.div_ceil(MIN_ROWS_PER_THREAD).max(1));
     if threads == 1 {
         return top_k_serial(data, dim, 0, k, &score);
@@ -243,5 +246,24 @@ mod tests {
         assert_eq!(serial[0].score, 96.0);
         assert_eq!(serial[0].row, 96);
         assert_eq!(serial[1].row, 96 + 97);
+    }
+
+    /// A k beyond the row count ("all", even usize::MAX) returns every row, sorted,
+    /// on one thread or several, without sizing anything by k.
+    #[test]
+    fn huge_k_returns_every_row() {
+        let dim = 2;
+        let rows = 20_000;
+        let data: Vec<f32> = (0..rows * dim)
+            .map(|i| ((i * 7919) % 1000) as f32)
+            .collect();
+        let q = [1.0f32, 1.0];
+        for threads in [1, 2, 4] {
+            for k in [rows, rows + 1, 1 << 40, usize::MAX] {
+                let all = top_k(&data, dim, k, threads, |r: &[f32]| dot_f32(r, &q));
+                assert_eq!(all.len(), rows, "threads {threads}, k {k}");
+                assert!(all.windows(2).all(|w| w[0] <= w[1]), "sorted best first");
+            }
+        }
     }
 }
