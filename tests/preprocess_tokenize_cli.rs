@@ -47,6 +47,44 @@ fn preprocess_writes_exact_tensors_and_names_failures() {
     assert!(!out.join("missing.jpg.npy").exists());
 }
 
+/// Two inputs with one file name cannot share the output: the first keeps it, the second
+/// is a named failure (before: with threads both wrote the same file at once, silently).
+/// No temporary file is left behind.
+#[test]
+fn preprocess_refuses_a_second_input_with_the_same_file_name() {
+    let tmp = TempDir::new("preprocess-same-name");
+    let other = tmp.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(image("thin_3x900.png"), other.join("china.jpg")).unwrap();
+    let out = tmp.join("out");
+    for threads in ["1", "2"] {
+        let output = clip()
+            .args(["preprocess", "--threads", threads, "--out"])
+            .arg(&out)
+            .arg(image("china.jpg"))
+            .arg(other.join("china.jpg"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "threads {threads}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&other.join("china.jpg").display().to_string())
+                && stderr.contains("same file name"),
+            "{stderr}"
+        );
+        let written: Array3<f32> = npy(out.join("china.jpg.npy"));
+        let expected = Preprocessor::new(PreprocessConfig::default())
+            .preprocess_path(image("china.jpg"))
+            .unwrap();
+        assert_eq!(written, expected, "threads {threads}");
+        let names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["china.jpg.npy"], "threads {threads}");
+    }
+}
+
 fn tokenize(args: &[&str], stdin: &[u8]) -> std::process::Output {
     let mut child = clip()
         .arg("tokenize")

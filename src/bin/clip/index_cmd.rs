@@ -71,6 +71,16 @@ struct Counts {
     failed: usize,
 }
 
+/// Whether an index entry survives the walk: it was seen, or it is outside the folders
+/// walked, or under a folder that could not be read (a permission error, an unplugged
+/// disk: its files are not known to be gone).
+fn keep_entry(id: &str, seen: &HashSet<String>, roots: &[PathBuf], unwalked: &[PathBuf]) -> bool {
+    let path = Path::new(id);
+    seen.contains(id)
+        || !roots.iter().any(|root| path.starts_with(root))
+        || unwalked.iter().any(|dir| path.starts_with(dir))
+}
+
 fn is_image(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -115,6 +125,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         roots.push(root);
     }
     let mut seen = HashSet::new();
+    // Folders (or whole roots) that could not be read: their files were not seen, but are
+    // not gone either, so their entries stay.
+    let mut unwalked = Vec::new();
     let mut jobs = Vec::new();
     for root in &roots {
         for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
@@ -123,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Err(err) => {
                     counts.failed += 1;
                     eprintln!("clip: {}", error_chain(&err));
+                    unwalked.push(err.path().unwrap_or(root).to_path_buf());
                     continue;
                 }
             };
@@ -155,9 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    counts.removed = index.retain(|id| {
-        seen.contains(id) || !roots.iter().any(|root| Path::new(id).starts_with(root))
-    });
+    counts.removed = index.retain(|id| keep_entry(id, &seen, &roots, &unwalked));
 
     let progress = progress_bar(jobs.len() as u64);
     let embed_started = Instant::now();
@@ -333,4 +345,23 @@ fn embed_all(
         }
         flush(&batch, &mut rows, index, counts)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_under_unreadable_folders_are_kept() {
+        let roots = [PathBuf::from("/photos")];
+        let seen: HashSet<String> = ["/photos/a.jpg".to_owned()].into();
+        let unwalked = [PathBuf::from("/photos/2019")];
+        assert!(keep_entry("/photos/a.jpg", &seen, &roots, &unwalked));
+        assert!(keep_entry("/elsewhere/b.jpg", &seen, &roots, &unwalked));
+        assert!(keep_entry("/photos/2019/c.jpg", &seen, &roots, &unwalked));
+        assert!(!keep_entry("/photos/2020/d.jpg", &seen, &roots, &unwalked));
+        // A sibling whose name only starts the same is not under the folder.
+        assert!(!keep_entry("/photos/2019b/e.jpg", &seen, &roots, &unwalked));
+        assert!(!keep_entry("/photos/gone.jpg", &seen, &roots, &[]));
+    }
 }

@@ -6,7 +6,13 @@
 //! writes `DIR/<file name>.npy` (float32, `[3, N, N]`) for each image, e.g.
 //! `photo.jpg` → `DIR/photo.jpg.npy`. An input that fails is named on stderr with
 //! the reason; the others are still processed and the exit status is non-zero.
+//! Two inputs with the same file name (`a/x.jpg`, `b/x.jpg`) would need the same
+//! output: the first one gets it, the later ones fail. Each output is written to a
+//! temporary file in `DIR` and renamed into place, so a file under its final name is
+//! always whole (an interrupted run leaves the previous one, or none).
 
+use std::collections::hash_map::{Entry, HashMap};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,6 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .min(args.images.len())
     .max(1);
 
+    let outputs = outputs(&args.images);
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::<(usize, anyhow::Error)>::new());
     let worker = || {
@@ -68,10 +75,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut buf = Array3::<f32>::zeros((3, n, n));
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(path) = args.images.get(i) else {
+            let (Some(path), Some(output)) = (args.images.get(i), outputs.get(i)) else {
                 break;
             };
-            if let Err(e) = process(&pre, path, &args.out, &mut buf) {
+            let result = match output {
+                Output::Name(name) => process(&pre, path, &args.out, name, &mut buf),
+                Output::NoName => Err(anyhow::anyhow!(
+                    "cannot preprocess {}: it has no file name to name its output after",
+                    path.display()
+                )),
+                Output::SameAs(first) => Err(anyhow::anyhow!(
+                    "cannot preprocess {}: its output name is already {}'s (same file name)",
+                    path.display(),
+                    args.images[*first].display()
+                )),
+            };
+            if let Err(e) = result {
                 if let Ok(mut f) = failures.lock() {
                     f.push((i, e));
                 }
@@ -101,20 +120,63 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Where an input's tensor goes.
+enum Output {
+    /// `photo.jpg` → `photo.jpg.npy`.
+    Name(OsString),
+    /// A path without a file name (`/`, `..`).
+    NoName,
+    /// An earlier input (this index) has the same file name, hence the same output.
+    SameAs(usize),
+}
+
+/// Each input's output; the first of several inputs with one file name gets it.
+fn outputs(images: &[PathBuf]) -> Vec<Output> {
+    let mut first_by_name: HashMap<OsString, usize> = HashMap::new();
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let Some(file_name) = path.file_name() else {
+                return Output::NoName;
+            };
+            let mut name = file_name.to_os_string();
+            name.push(".npy");
+            match first_by_name.entry(name.clone()) {
+                Entry::Occupied(first) => Output::SameAs(*first.get()),
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    Output::Name(name)
+                }
+            }
+        })
+        .collect()
+}
+
 fn process(
     pre: &Preprocessor,
     path: &Path,
     out_dir: &Path,
+    name: &OsString,
     buf: &mut Array3<f32>,
 ) -> anyhow::Result<()> {
     pre.preprocess_path_into(path, buf.view_mut())?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let mut file_name = name.to_os_string();
-    file_name.push(".npy");
-    let dest = out_dir.join(file_name);
-    ndarray_npy::write_npy(&dest, &*buf)
-        .with_context(|| format!("cannot write {}", dest.display()))?;
-    Ok(())
+    // The whole file under a temporary name first (unique: output names are unique within
+    // a run, and the process id separates concurrent runs), then renamed into place.
+    let dest = out_dir.join(name);
+    let mut temp_name = OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.part", std::process::id()));
+    let temp = out_dir.join(temp_name);
+    let written = ndarray_npy::write_npy(&temp, &*buf)
+        .with_context(|| format!("cannot write {}", temp.display()))
+        .and_then(|()| {
+            std::fs::rename(&temp, &dest)
+                .with_context(|| format!("cannot rename {} to {}", temp.display(), dest.display()))
+        });
+    if written.is_err() {
+        // Best effort: the error above is what the user needs to see.
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
