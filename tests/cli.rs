@@ -185,3 +185,34 @@ fn missing_runtime_library_is_a_clear_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `clip demo` is the README's main command: on the bundled tiny model it embeds the six
+/// bundled photos and captions and prints a 6 × 6 similarity matrix and a guess per photo.
+#[test]
+fn demo_runs_end_to_end_on_the_bundled_model() {
+    let output = clip()
+        .args(["demo", "--device", "cpu", "--threads", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("embedded 6 photos"), "{stdout}");
+    assert!(stdout.contains("6 captions"), "{stdout}");
+    // One matrix row of six signed cosines per photo, and one guess per photo.
+    let matrix_rows = stdout
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .filter(|w| w.starts_with(['+', '-']))
+                .count()
+                == 6
+        })
+        .count();
+    assert_eq!(matrix_rows, 6, "{stdout}");
+    assert_eq!(stdout.matches(" → ").count(), 6, "{stdout}");
+    assert!(
+        stdout.contains("/6 photos matched their own caption"),
+        "{stdout}"
+    );
+}

@@ -34,6 +34,11 @@ need_apt=()
 for tool in cmake nasm; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
+# Debian's python3 comes without pip (python3-pip), which fetches the onnxruntime wheel.
+if [ ! -f "$ort_lib" ] && ! python3 -m pip --version >/dev/null 2>&1; then
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  need_apt+=(python3-pip)
+fi
 # Debian's python3 has no `venv` (ensurepip) until python3-venv is installed.
 if [ "$with_chroma" = 1 ] && [ ! -x "$repo_root/.venv-tools/bin/python" ] \
     && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

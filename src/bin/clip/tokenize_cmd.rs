@@ -11,7 +11,7 @@
 //!   line, as `clip.tokenize` raises; encoding stops as soon as that is known, so a
 //!   huge line costs one pass of cleaning, not a full BPE.
 //!
-//! Lines are read in jobs of up to 1,024 lines and tokenized on all cores by worker
+//! Lines are read in jobs of up to 256 lines or 64 KiB and tokenized on all cores by worker
 //! threads that live for the whole run; output order is input order.
 use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
