@@ -176,3 +176,40 @@ fn encoder_is_shareable_across_threads() {
         }
     });
 }
+
+/// A third-party export with a static batch size (`static-batch-2`: micro with both
+/// towers' batch fixed to 2) runs any number of rows, in chunks of that size with the last
+/// one padded: every row as the reference computes it.
+#[test]
+fn static_batch_exports_run_any_number_of_rows() {
+    let fixed = load("static-batch-2");
+    let dir = model_dir("micro");
+    let pixels: Array4<f32> = npy(dir.join("inputs/pixel_values.npy"));
+    let ids: Array2<i32> = npy(dir.join("inputs/input_ids.npy"));
+    let image_ref: Array2<f32> = npy(dir.join("golden/image_embeds.npy"));
+    let text_ref: Array2<f32> = npy(dir.join("golden/text_embeds.npy"));
+    let order = [1, 0, 0, 1, 1];
+    for n in 1..=order.len() {
+        let rows = &order[..n];
+        let image = fixed
+            .encode_image_batch(pixels.select(ndarray::Axis(0), rows).view())
+            .unwrap_or_else(|e| panic!("{n} images: {}", crate::support::chain(&e)));
+        assert_close(
+            &format!("static batch, {n} images"),
+            image.view(),
+            image_ref.select(ndarray::Axis(0), rows).view(),
+            FP32.0,
+            FP32.1,
+        );
+        let text = fixed
+            .encode_text_batch(ids.select(ndarray::Axis(0), rows).view())
+            .unwrap_or_else(|e| panic!("{n} texts: {}", crate::support::chain(&e)));
+        assert_close(
+            &format!("static batch, {n} texts"),
+            text.view(),
+            text_ref.select(ndarray::Axis(0), rows).view(),
+            FP32.0,
+            FP32.1,
+        );
+    }
+}

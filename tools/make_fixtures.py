@@ -306,7 +306,29 @@ def build_micro_and_broken(out: Path, manifest: dict[str, Any]) -> None:
     lines += [f"| `{k}/` | {v} |" for k, v in cases.items()]
     (broken / "README.md").write_text("\n".join(lines) + "\n")
     manifest["broken"] = {"cases": cases, "bytes": size_of(broken)}
+    build_static_batch(micro, out)
     print(f"micro: {size_of(micro) / 1e3:.1f} kB, broken: {size_of(broken) / 1e3:.1f} kB")
+
+
+def build_static_batch(micro: Path, out: Path, batch: int = 2) -> None:
+    """`static-batch-2/`: `micro/` with both towers' batch dimension fixed to 2 (input and
+    output), as some third-party exports have; clip-ort runs such towers in chunks of that
+    size. A valid model: its outputs are micro's (the tests compare with micro's goldens)."""
+    import onnx
+
+    d = out / f"static-batch-{batch}"
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    shutil.copy(micro / E.CONFIG_FILE, d / E.CONFIG_FILE)
+    for f in (E.VISUAL_FILE, E.TEXTUAL_FILE):
+        m = onnx.load(str(micro / f))
+        for io in list(m.graph.input) + list(m.graph.output):
+            dim = io.type.tensor_type.shape.dim[0]
+            dim.ClearField("dim_param")
+            dim.dim_value = batch
+        onnx.checker.check_model(m)
+        onnx.save(m, str(d / f))
 
 
 def build_tiny_hf(out: Path, pix: np.ndarray, ids: np.ndarray, manifest: dict[str, Any]) -> Optional[str]:

@@ -1,10 +1,11 @@
 //! [`OrtEncoder`]: a CLIP model's two towers on ONNX Runtime, as a [`clip_core::Encoder`].
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use clip_core::{Encoder, ModelConfig};
-use ndarray::{Array2, ArrayView2, ArrayView4, Axis, Slice};
+use ndarray::{Array2, ArrayView, ArrayView2, ArrayView4, Axis, RemoveAxis, Slice};
 
 use crate::device::{self, Provider};
 use crate::error::OrtError;
@@ -172,6 +173,54 @@ impl OrtEncoder {
     }
 }
 
+/// The batch size a tower was exported with, when it is fixed and differs from `rows`
+/// (some third-party exports fix it, often to 1).
+fn static_batch(tower: &Tower, rows: usize) -> Option<usize> {
+    tower
+        .fixed_input_dim(0)
+        .filter(|&batch| batch > 0 && batch != rows)
+}
+
+/// Runs the rows of `input` through a tower with a static batch size `batch`: in chunks of
+/// that size, the last one padded with copies of its first row, whose outputs are dropped.
+/// CLIP's towers treat rows independently, so each row gets the embedding a dynamic-batch
+/// export gives it. `run` gets the chunk (`batch` rows) and the input rows it holds;
+/// `tower` (`image` or `text`) names the tower in errors.
+fn in_static_batches<A: Clone, D: RemoveAxis>(
+    input: ArrayView<'_, A, D>,
+    batch: usize,
+    tower: &'static str,
+    mut run: impl FnMut(ArrayView<'_, A, D>, Range<usize>) -> Result<Array2<f32>, OrtError>,
+) -> Result<Array2<f32>, OrtError> {
+    let bad = |reason: String| OrtError::BadOutput { tower, reason };
+    let n = input.len_of(Axis(0));
+    let mut kept = Vec::with_capacity(n.div_ceil(batch));
+    for start in (0..n).step_by(batch) {
+        let rows = start..(start + batch).min(n);
+        let real = input.slice_axis(Axis(0), Slice::from(rows.clone()));
+        let embeds = if rows.len() == batch {
+            run(real, rows.clone())?
+        } else {
+            let first = real.slice_axis(Axis(0), Slice::from(..1));
+            let parts: Vec<_> = std::iter::once(real.view())
+                .chain(std::iter::repeat_n(first, batch - rows.len()))
+                .collect();
+            // The parts differ only in their first axis, so this cannot fail.
+            let padded = ndarray::concatenate(Axis(0), &parts).map_err(|e| bad(e.to_string()))?;
+            run(padded.view(), rows.clone())?
+        };
+        if embeds.nrows() != batch {
+            return Err(bad(format!(
+                "{} rows for a static batch of {batch}",
+                embeds.nrows()
+            )));
+        }
+        kept.push(embeds.slice_axis_move(Axis(0), Slice::from(..rows.len())));
+    }
+    let views: Vec<_> = kept.iter().map(|a| a.view()).collect();
+    ndarray::concatenate(Axis(0), &views).map_err(|e| bad(e.to_string()))
+}
+
 fn mismatch(tower: &Tower, reason: String) -> OrtError {
     OrtError::ConfigMismatch {
         path: tower.path().to_owned(),
@@ -293,7 +342,13 @@ impl Encoder for OrtEncoder {
         if n == 0 {
             return Ok(Array2::zeros((0, self.config.embed_dim)));
         }
-        let embeds = self.tower(&self.visual)?.run_image(pixels)?;
+        let visual = self.tower(&self.visual)?;
+        let embeds = match static_batch(visual, n) {
+            Some(batch) => {
+                in_static_batches(pixels, batch, "image", |chunk, _| visual.run_image(chunk))?
+            }
+            None => visual.run_image(pixels)?,
+        };
         self.check_output(embeds, n, "image")
     }
 
@@ -324,7 +379,22 @@ impl Encoder for OrtEncoder {
         let eot = eot_positions(token_ids);
         let textual = self.tower(&self.textual)?;
         let ids = Self::fit_text_width(textual, token_ids, &eot)?;
-        let embeds = textual.run_text(ids.view(), &eot)?;
+        let embeds = match static_batch(textual, n) {
+            Some(batch) => in_static_batches(ids.view(), batch, "text", |chunk, rows| {
+                // Padding rows copy the chunk's first row, EOT included.
+                let first = eot[rows.start];
+                let chunk_eot: Vec<usize> = (0..batch)
+                    .map(|i| {
+                        eot.get(rows.start + i)
+                            .copied()
+                            .filter(|_| i < rows.len())
+                            .unwrap_or(first)
+                    })
+                    .collect();
+                textual.run_text(chunk, &chunk_eot)
+            })?,
+            None => textual.run_text(ids.view(), &eot)?,
+        };
         self.check_output(embeds, n, "text")
     }
 
