@@ -64,7 +64,13 @@ fn bad_configs() {
             chain(&err)
         );
     }
-    assert!(chain(&load_err("unknown-format")).contains("clip-rs/999"));
+    // Which file holds the bad value is part of the message.
+    let unknown = chain(&load_err("unknown-format"));
+    assert!(unknown.contains("clip-rs/999"), "{unknown}");
+    assert!(
+        unknown.contains("unknown-format/clip_config.json"),
+        "{unknown}"
+    );
     for (case, word) in [
         ("config-embed-dim-mismatch", "embed_dim"),
         ("config-image-size-mismatch", "image_size"),

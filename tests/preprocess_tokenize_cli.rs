@@ -150,3 +150,33 @@ fn tokenize_errors_name_the_line() {
     assert_eq!(row.len(), 10);
     assert_eq!(row[9], 49407);
 }
+
+/// A path to an endless stream that is no image is refused from its first bytes, not read
+/// into memory until the process dies.
+#[test]
+fn preprocess_refuses_an_endless_non_image_stream_quickly() {
+    let tmp = TempDir::new("preprocess-dev-zero");
+    let mut child = clip()
+        .args(["preprocess", "--threads", "1", "--out"])
+        .arg(tmp.join("out"))
+        .arg("/dev/zero")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("clip preprocess /dev/zero still running after 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("/dev/zero"), "{stderr}");
+}

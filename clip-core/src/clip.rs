@@ -259,12 +259,11 @@ impl Clip {
         out: ndarray::ArrayViewMut3<'_, f32>,
     ) -> Result<()> {
         let result = match input {
-            ImageInput::Path(path) => std::fs::read(path)
-                .map_err(|source| clip_preprocess::image::ImageError::Io {
-                    path: path.to_owned(),
-                    source,
-                })
-                .and_then(|bytes| self.preprocessor.preprocess_bytes_into(&bytes, out)),
+            ImageInput::Path(path) => {
+                let mut bytes = Vec::new();
+                clip_preprocess::image::read_image_file_into(path, &mut bytes)
+                    .and_then(|()| self.preprocessor.preprocess_bytes_into(&bytes, out))
+            }
             ImageInput::Bytes(bytes) => self.preprocessor.preprocess_bytes_into(bytes, out),
             ImageInput::Image(image) => self
                 .preprocessor

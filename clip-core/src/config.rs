@@ -90,7 +90,13 @@ impl ModelConfig {
             path: path.to_owned(),
             source,
         })?;
-        config.validate()?;
+        // Say which file holds the bad value.
+        config.validate().map_err(|err| match err {
+            Error::InvalidConfig { reason } => Error::InvalidConfig {
+                reason: format!("{}: {reason}", path.display()),
+            },
+            other => other,
+        })?;
         Ok(config)
     }
 

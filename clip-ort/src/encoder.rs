@@ -158,9 +158,12 @@ impl OrtEncoder {
         let needed = eot.iter().map(|&e| e + 1).max().unwrap_or(1).min(width);
         let target = textual.fixed_input_dim(1).unwrap_or(needed);
         if target < needed {
+            // The first row that does not fit.
+            let row = eot.iter().position(|&e| e + 1 > target).unwrap_or(0);
             return Err(clip_core::Error::InvalidInput {
                 reason: format!(
-                    "a text needs {needed} token positions but {} accepts only {target}",
+                    "text row {row} needs {} token positions but {} accepts only {target}",
+                    (eot.get(row).copied().unwrap_or(0) + 1).min(width),
                     textual.path().display()
                 ),
             });
@@ -362,13 +365,13 @@ impl Encoder for OrtEncoder {
                 ),
             });
         }
-        if let Some(bad) = token_ids
-            .iter()
-            .find(|&&id| id < 0 || id as usize >= self.config.vocab_size)
+        if let Some(((row, col), bad)) = token_ids
+            .indexed_iter()
+            .find(|(_, &id)| id < 0 || id as usize >= self.config.vocab_size)
         {
             return Err(clip_core::Error::InvalidInput {
                 reason: format!(
-                    "token id {bad} is outside the vocabulary (0..{})",
+                    "token id {bad} (row {row}, position {col}) is outside the vocabulary (0..{})",
                     self.config.vocab_size
                 ),
             });

@@ -94,10 +94,12 @@ pub enum OrtError {
         reason: String,
     },
     /// ONNX Runtime failed while running a model.
-    #[error("running the {tower} tower failed")]
+    #[error("running the {tower} tower ({}) failed", path.display())]
     Run {
         /// `image` or `text`.
         tower: &'static str,
+        /// The tower's model file.
+        path: PathBuf,
         /// ONNX Runtime's error.
         #[source]
         source: ort::Error,

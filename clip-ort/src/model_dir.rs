@@ -196,6 +196,9 @@ fn read_transformers_config(
         }
     }
     model.image_size = u32::try_from(image_size).map_err(|_| bad("image size too large"))?;
-    model.validate()?;
+    model.validate().map_err(|err| match err {
+        clip_core::Error::InvalidConfig { reason } => bad(&reason),
+        other => other.into(),
+    })?;
     Ok(model)
 }

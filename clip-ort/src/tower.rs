@@ -229,6 +229,7 @@ impl Tower {
     fn run_error(&self, source: ort::Error) -> OrtError {
         OrtError::Run {
             tower: self.kind.name(),
+            path: self.path.clone(),
             source,
         }
     }

@@ -97,14 +97,16 @@ pub(crate) fn decode(
     let handle = Handle::new()?;
     // SAFETY: `handle` is a live decompressor; `bytes` is valid for `bytes.len()` bytes.
     let header_ok = unsafe { raw::tj3DecompressHeader(handle.0, bytes.as_ptr(), size) } == 0;
-    // SAFETY: `handle` is live and its header was read (TurboJPEG checks the rest).
+    if !header_ok {
+        return None;
+    }
+    // SAFETY: `handle` is live and its header was read (tj3Get only reads a parameter).
     let jpeg_width = unsafe { raw::tj3Get(handle.0, raw::TJPARAM_TJPARAM_JPEGWIDTH as c_int) };
     // SAFETY: as above.
     let jpeg_height = unsafe { raw::tj3Get(handle.0, raw::TJPARAM_TJPARAM_JPEGHEIGHT as c_int) };
     // The buffer below is sized from the caller's `width × height` (the header the
     // `turbojpeg` crate read from the same bytes); insist that this parse agrees.
-    if !header_ok
-        || usize::try_from(jpeg_width).ok() != Some(width)
+    if usize::try_from(jpeg_width).ok() != Some(width)
         || usize::try_from(jpeg_height).ok() != Some(height)
     {
         return None;

@@ -322,22 +322,18 @@ impl Preprocessor {
         path: impl AsRef<Path>,
         out: ArrayViewMut3<f32>,
     ) -> Result<(), ImageError> {
-        use std::io::Read;
         let path = path.as_ref();
         // The file's bytes go to a pooled buffer (see `scratch`): a loop over files
         // allocates nothing once warm.
         let mut bytes = scratch::take(0);
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|source| ImageError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let result = self
-            .preprocess_bytes_into(&bytes, out)
-            .map_err(|e| ImageError::File {
-                path: path.to_path_buf(),
-                source: Box::new(e),
+        let result = read_image_file_into(path, &mut bytes)
+            .and_then(|()| self.preprocess_bytes_into(&bytes, out))
+            .map_err(|e| match e {
+                ImageError::Io { .. } => e,
+                e => ImageError::File {
+                    path: path.to_path_buf(),
+                    source: Box::new(e),
+                },
             });
         scratch::recycle(bytes);
         result
@@ -491,6 +487,36 @@ impl Preprocessor {
         scratch::recycle(cropped.data);
         Ok(())
     }
+}
+
+/// Reads an image file into `bytes` (cleared first), checking its format from the first
+/// bytes before reading the rest: a path to an endless or huge stream that is no image
+/// (`/dev/zero`, a FIFO, a disk image) fails after 16 bytes with the error decoding would
+/// give ([`ImageError::UnsupportedFormat`] or [`ImageError::Empty`]) instead of being read
+/// into memory. I/O failures are [`ImageError::Io`] naming the path.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("read-image-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("notes.jpg");
+/// std::fs::write(&path, "not a JPEG at all").unwrap();
+/// let mut bytes = Vec::new();
+/// let err = clip_preprocess::image::read_image_file_into(&path, &mut bytes).unwrap_err();
+/// assert!(matches!(err, clip_preprocess::image::ImageError::UnsupportedFormat { .. }));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn read_image_file_into(path: &Path, bytes: &mut Vec<u8>) -> Result<(), ImageError> {
+    use std::io::Read;
+    let io = |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    bytes.clear();
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    (&mut file).take(16).read_to_end(bytes).map_err(io)?;
+    decode::detect(bytes)?;
+    file.read_to_end(bytes).map_err(io)?;
+    Ok(())
 }
 
 /// The source columns that preprocessing a `w × h` image to `n × n` reads, when the
