@@ -269,10 +269,44 @@ fn another_model_is_refused() {
     assert!(matches!(err, IndexError::ModelMismatch { .. }), "{err}");
     let config = clip_core::ModelConfig::new(16, 224, 2.0);
     assert_ne!(ModelId::from_config(&config), model(16));
-    assert_eq!(
-        ModelId::from_config(&config),
-        ModelId::from_config(&config.clone())
+    // Every field the embeddings depend on is part of the identity.
+    let id = ModelId::from_config(&config);
+    let mut other = config.clone();
+    other.image_mean[2] += 1e-6;
+    assert_ne!(ModelId::from_config(&other), id);
+    let mut other = config.clone();
+    other.context_length = 76;
+    assert_ne!(ModelId::from_config(&other), id);
+    let mut other = config.clone();
+    other.logit_scale = 2.5;
+    assert_ne!(ModelId::from_config(&other), id);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What `load` would refuse is refused by `save`, before anything is written: an
+/// architecture name longer than the format holds (it used to be cut, possibly inside a
+/// UTF-8 character, and the file then read back as another model or as damaged).
+#[test]
+fn save_refuses_what_load_would_refuse() {
+    let dir = temp_dir("save-limits");
+    let long = "é".repeat(600); // 1,200 bytes
+    let index = Index::new(ModelId::new(long, 4, 1), Dtype::F32);
+    let err = index.save(dir.join("db")).unwrap_err();
+    assert!(err.to_string().contains("db"), "{err}");
+    assert!(
+        clip_core::error_chain(&err).contains("1200 bytes"),
+        "{}",
+        clip_core::error_chain(&err)
     );
+    assert!(!dir.join("db").exists());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+    let fits = Index::new(ModelId::new("é".repeat(512), 4, 1), Dtype::F32);
+    fits.save(dir.join("db")).unwrap();
+    assert_eq!(Index::load(dir.join("db")).unwrap(), fits);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -94,6 +94,20 @@ pub(super) fn save(index: &Index, path: &Path) -> Result<(), IndexError> {
     let name = path
         .file_name()
         .ok_or_else(|| invalid("the path has no file name"))?;
+    // What `load` would refuse is refused here, before anything is written: a name cut
+    // to the limit would read back as another model (or invalid UTF-8).
+    let arch_len = index.model.architecture().len();
+    if arch_len > MAX_ARCH_BYTES {
+        return Err(invalid(&format!(
+            "the model's architecture name has {arch_len} bytes; an index stores at most {MAX_ARCH_BYTES}"
+        )));
+    }
+    if index.dim() == 0 || index.dim() as u64 > MAX_DIM {
+        return Err(invalid(&format!(
+            "embedding dimension {} is outside 1..={MAX_DIM}",
+            index.dim()
+        )));
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
@@ -136,8 +150,8 @@ fn sync_dir(dir: &Path) -> Result<(), IndexError> {
 
 fn write_file(index: &Index, file: File, path: &Path) -> Result<(), IndexError> {
     let write_err = io_error("write", path);
+    // At most MAX_ARCH_BYTES: checked by `save`.
     let arch = index.model.architecture().as_bytes();
-    let arch = &arch[..arch.len().min(MAX_ARCH_BYTES)];
     let entries_len: u64 = index
         .ids
         .iter()
