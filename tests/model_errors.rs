@@ -289,3 +289,23 @@ fn strict_devices_fail_clearly_on_a_cpu_only_runtime() {
         OrtEncoder::load(model_dir("micro"), &cpu_options().with_device(Device::Auto)).unwrap();
     assert!(auto.describe().contains(auto.provider().name()));
 }
+
+/// A process loads ONNX Runtime once: an encoder naming another library file afterwards is
+/// refused (it used to be ignored silently); the same file is fine.
+#[test]
+fn a_second_runtime_library_is_refused() {
+    let _loaded = load("micro");
+    let other = model_dir("micro").join("visual.onnx");
+    let err =
+        OrtEncoder::load(model_dir("micro"), &cpu_options().with_library_path(&other)).unwrap_err();
+    assert!(
+        matches!(err, OrtError::RuntimeLoad { .. }),
+        "{}",
+        chain(&err)
+    );
+    assert!(chain(&err).contains("already loaded"), "{}", chain(&err));
+    if let Some(lib) = std::env::var_os("ORT_DYLIB_PATH") {
+        OrtEncoder::load(model_dir("micro"), &cpu_options().with_library_path(lib))
+            .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    }
+}

@@ -82,7 +82,10 @@ impl OrtOptions {
         self
     }
 
-    /// Loads ONNX Runtime from this file instead of searching for it.
+    /// Loads ONNX Runtime from this file instead of searching for it. A process loads
+    /// ONNX Runtime once, with the first encoder: a later encoder naming another file
+    /// fails to load with [`OrtError::RuntimeLoad`](crate::OrtError::RuntimeLoad) (the
+    /// same file, or no path, is fine).
     #[must_use]
     pub fn with_library_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.library_path = Some(path.into());

@@ -32,15 +32,18 @@ static INIT: Mutex<()> = Mutex::new(());
 
 /// Returns the process's ONNX Runtime, loading it on first use from `explicit` (if given),
 /// else `$ORT_DYLIB_PATH`, else the usual places (see [`candidate_paths`]).
+///
+/// A process holds one ONNX Runtime: once it is loaded, an `explicit` path naming another
+/// file is an error (`RuntimeLoad`) rather than silently ignored.
 pub fn runtime(explicit: Option<&Path>) -> Result<&'static Runtime, OrtError> {
     if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
+        return check_same_library(rt, explicit);
     }
     // A poisoned lock only means another thread panicked while holding it; the state it
     // guards (the OnceLock) is still consistent, so carry on.
     let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
+        return check_same_library(rt, explicit);
     }
     let library = locate(explicit)?;
     let builder = ort::init_from(&library).map_err(|err| OrtError::RuntimeLoad {
@@ -55,6 +58,27 @@ pub fn runtime(explicit: Option<&Path>) -> Result<&'static Runtime, OrtError> {
         library,
         environment,
     }))
+}
+
+/// The loaded runtime, unless `explicit` names another library file (compared after
+/// resolving links, so a symlink to the loaded file is the same library).
+fn check_same_library(
+    rt: &'static Runtime,
+    explicit: Option<&Path>,
+) -> Result<&'static Runtime, OrtError> {
+    let Some(path) = explicit else {
+        return Ok(rt);
+    };
+    if absolute(path) == absolute(&rt.library) {
+        return Ok(rt);
+    }
+    Err(OrtError::RuntimeLoad {
+        path: path.to_owned(),
+        message: format!(
+            "ONNX Runtime is already loaded in this process from {} (a process can load it only once)",
+            rt.library.display()
+        ),
+    })
 }
 
 /// Picks the library file: the explicit path, then `$ORT_DYLIB_PATH`, then the candidates.
