@@ -326,6 +326,17 @@ impl Clip {
     /// Like [`Clip::encode_images`], but an image that cannot be read or decoded does not
     /// stop the call: its row is NaN, and it is listed with its error (by position, in input
     /// order). An encoder failure still fails the whole call.
+    ///
+    /// ```
+    /// # fn demo(clip: &clip_core::Clip) -> Result<(), clip_core::Error> {
+    /// let files = ["holiday/beach.jpg", "holiday/broken.jpg", "holiday/dog.png"];
+    /// let (embeds, failures) = clip.encode_images_partial(&files)?;
+    /// for (index, err) in &failures {
+    ///     eprintln!("skipped {}: {}", files[*index], clip_core::error_chain(err));
+    ///     assert!(embeds.row(*index).iter().all(|v| v.is_nan()));
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn encode_images_partial<I: AsImageInput>(
         &self,
         inputs: &[I],

@@ -13,6 +13,42 @@ use crate::error::Result;
 ///
 /// Both methods return the **unnormalised** projections, like the reference's
 /// `model.encode_image` / `model.encode_text`.
+///
+/// A backend implements the four required methods; [`Clip`](crate::Clip) adds
+/// preprocessing, tokenizing, batching and the decode ‖ encode pipeline on top:
+///
+/// ```
+/// use clip_core::{Clip, Encoder, ModelConfig, Result};
+/// use ndarray::{Array2, ArrayView2, ArrayView4, Axis};
+///
+/// /// A stand-in backend: the mean of each image, the token count of each text.
+/// struct Toy(ModelConfig);
+///
+/// impl Encoder for Toy {
+///     fn config(&self) -> &ModelConfig {
+///         &self.0
+///     }
+///     fn encode_image_batch(&self, pixels: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+///         let n = pixels.len_of(Axis(0));
+///         Ok(Array2::from_shape_fn((n, 2), |(i, j)| {
+///             pixels.index_axis(Axis(0), i).mean().unwrap_or(0.0) + j as f32
+///         }))
+///     }
+///     fn encode_text_batch(&self, ids: ArrayView2<'_, i32>) -> Result<Array2<f32>> {
+///         Ok(Array2::from_shape_fn((ids.nrows(), 2), |(i, _)| {
+///             ids.row(i).iter().filter(|&&t| t != 0).count() as f32
+///         }))
+///     }
+///     fn describe(&self) -> String {
+///         "toy backend".into()
+///     }
+/// }
+///
+/// let clip = Clip::new(Toy(ModelConfig::new(2, 224, 100f32.ln())));
+/// let texts = clip.encode_texts(&["a cat", "a photo of a dog"])?;
+/// assert_eq!(texts.column(0).to_vec(), vec![4.0, 7.0]); // SOT + BPE tokens + EOT
+/// # Ok::<(), clip_core::Error>(())
+/// ```
 pub trait Encoder: Send + Sync {
     /// The model's configuration.
     fn config(&self) -> &ModelConfig;

@@ -63,6 +63,19 @@ impl OrtEncoder {
     /// embedding width). Call [`OrtEncoder::load_image_tower`] / [`OrtEncoder::load_text_tower`]
     /// to create a tower up front, or set [`OrtOptions::with_eager_loading`] to have `load`
     /// create both and report every error itself.
+    ///
+    /// ```
+    /// use clip_core::{Clip, Encoder};
+    /// use clip_ort::{Device, OrtEncoder, OrtOptions};
+    /// # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/models/tiny-vit");
+    /// // `dir` holds visual.onnx, textual.onnx and clip_config.json (tools/export_onnx.py).
+    /// let encoder = OrtEncoder::load(dir, &OrtOptions::new().with_device(Device::Cpu))?;
+    /// println!("{}", encoder.describe()); // which library and execution provider run it
+    /// let clip = Clip::new(encoder);
+    /// let texts = clip.encode_texts(&["a photo of a cat", "a diagram of a rocket"])?;
+    /// assert_eq!(texts.dim(), (2, clip.config().embed_dim));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn load(dir: impl AsRef<Path>, options: &OrtOptions) -> Result<Self, OrtError> {
         let files = ModelFiles::discover(dir)?;
         Self::from_files(&files, options)
