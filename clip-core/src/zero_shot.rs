@@ -146,6 +146,18 @@ pub enum ZeroShotError {
         #[source]
         source: Error,
     },
+    /// The model failed on the prompts of a group of labels, encoded together (about 256
+    /// prompts at a time; each label's prompts were tokenized without error).
+    #[error("cannot encode the prompts of labels {first:?} to {last:?} (encoded together)")]
+    EncodeLabels {
+        /// The group's first label.
+        first: String,
+        /// The group's last label.
+        last: String,
+        /// The model's error.
+        #[source]
+        source: Error,
+    },
     /// The images could not be decoded or encoded.
     #[error("cannot embed the images")]
     EncodeImages(#[source] Error),
@@ -345,12 +357,20 @@ impl ZeroShotBuilder {
                         .unwrap_or_default(),
                     expected: "the same context length for every prompt".into(),
                 })?;
-            let embeds =
-                clip.encode_tokens(stacked.view())
-                    .map_err(|source| ZeroShotError::EncodeText {
-                        label: labels[0].clone(),
+            // The model runs a group of labels at once: a failure there names the group.
+            let embeds = clip
+                .encode_tokens(stacked.view())
+                .map_err(|source| match labels {
+                    [first, .., last] => ZeroShotError::EncodeLabels {
+                        first: first.clone(),
+                        last: last.clone(),
                         source,
-                    })?;
+                    },
+                    _ => ZeroShotError::EncodeText {
+                        label: labels.first().cloned().unwrap_or_default(),
+                        source,
+                    },
+                })?;
             for offset in 0..labels.len() {
                 let rows = embeds.slice_axis(
                     Axis(0),
