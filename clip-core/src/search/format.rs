@@ -96,14 +96,19 @@ pub(super) fn save(index: &Index, path: &Path) -> Result<(), IndexError> {
         .ok_or_else(|| invalid("the path has no file name"))?;
     // What `load` would refuse is refused here, before anything is written: a name cut
     // to the limit would read back as another model (or invalid UTF-8).
+    let refuse = |what: String| IndexError::Io {
+        action: "write",
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
+    };
     let arch_len = index.model.architecture().len();
     if arch_len > MAX_ARCH_BYTES {
-        return Err(invalid(&format!(
+        return Err(refuse(format!(
             "the model's architecture name has {arch_len} bytes; an index stores at most {MAX_ARCH_BYTES}"
         )));
     }
     if index.dim() == 0 || index.dim() as u64 > MAX_DIM {
-        return Err(invalid(&format!(
+        return Err(refuse(format!(
             "embedding dimension {} is outside 1..={MAX_DIM}",
             index.dim()
         )));
