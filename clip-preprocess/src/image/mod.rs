@@ -31,6 +31,11 @@
 //!
 //! EXIF orientation is not applied (the reference's `Image.open` does not).
 //!
+//! Verdicts (which files open and which fail) follow Pillow's, including its rules for
+//! PNG `iCCP`/`zTXt`/`tEXt` chunks (`png_chunks`), except: a JPEG with a libjpeg warning
+//! and a GIF with a truncated LZW stream are refused (Pillow opens them), and PNG `iTXt`
+//! chunks are not inflated or counted towards Pillow's 64 MiB text limit.
+//!
 //! # Untrusted input
 //!
 //! The format comes from the bytes, never the file name. Dimensions are checked
