@@ -7,9 +7,8 @@
 //! `photo.jpg` → `DIR/photo.jpg.npy`. An input that fails is named on stderr with
 //! the reason; the others are still processed and the exit status is non-zero.
 //! Two inputs with the same file name (`a/x.jpg`, `b/x.jpg`) would need the same
-//! output: the first one gets it, the later ones fail. Each output is written to a
-//! temporary file in `DIR` and renamed into place, so a file under its final name is
-//! always whole (an interrupted run leaves the previous one, or none).
+//! output: the first one gets it, the later ones fail. An output whose write fails (a
+//! full disk) is removed rather than left cut short.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::ffi::OsString;
@@ -161,22 +160,16 @@ fn process(
     buf: &mut Array3<f32>,
 ) -> anyhow::Result<()> {
     pre.preprocess_path_into(path, buf.view_mut())?;
-    // The whole file under a temporary name first (unique: output names are unique within
-    // a run, and the process id separates concurrent runs), then renamed into place.
+    // Written in place: a temporary file renamed over the output cost 8-10 % of a re-run
+    // over existing outputs (92 photos, ext4: a new inode per file), for a case a reader
+    // detects anyway (a cut .npy is shorter than its header says). A failed write removes
+    // its partial file, so only a killed process can leave one.
     let dest = out_dir.join(name);
-    let mut temp_name = OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".{}.part", std::process::id()));
-    let temp = out_dir.join(temp_name);
-    let written = ndarray_npy::write_npy(&temp, &*buf)
-        .with_context(|| format!("cannot write {}", temp.display()))
-        .and_then(|()| {
-            std::fs::rename(&temp, &dest)
-                .with_context(|| format!("cannot rename {} to {}", temp.display(), dest.display()))
-        });
+    let written = ndarray_npy::write_npy(&dest, &*buf)
+        .with_context(|| format!("cannot write {}", dest.display()));
     if written.is_err() {
         // Best effort: the error above is what the user needs to see.
-        let _ = std::fs::remove_file(&temp);
+        let _ = std::fs::remove_file(&dest);
     }
     written
 }
