@@ -167,8 +167,8 @@ def images() -> dict[str, bytes]:
         + b"," + struct.pack("<HHHHB", 0, 0, 4, 4, 0) + b"\x02\x04\x84\x8f\x09\x00;"
     # Compressed ancillary PNG chunks. Pillow inflates at most MAX_TEXT_CHUNK (1 MiB) of an
     # iCCP profile or zTXt text: more fails the file (before IDAT at open, after it in
-    # load_end); a corrupt profile is ignored, corrupt text is not; a compression method
-    # other than 0 fails either.
+    # load_end); a corrupt profile or text is ignored; a compression method other than 0
+    # fails either.
     base = encoded(photo(), "PNG")
     idat, iend = base.index(b"IDAT") - 4, base.index(b"IEND") - 4
 
@@ -183,6 +183,25 @@ def images() -> dict[str, bytes]:
     files["ztxt_ok.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"hello"))
     files["ztxt_corrupt.png"] = before_idat(b"zTXt", b"Comment\0\0" + b"not zlib data")
     files["ztxt_bomb.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * (2 << 20), 9))
+    # At Pillow's bound: what zlib does with the input left when the output reaches 1 MiB.
+    def flip_last(data: bytes) -> bytes:
+        return data[:-1] + bytes([data[-1] ^ 1])
+
+    mib = 1 << 20
+    files["ztxt_1mib.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * mib, 9))
+    files["ztxt_1mib_badsum.png"] = before_idat(b"zTXt", b"Comment\0\0" + flip_last(zlib.compress(b"a" * mib, 9)))
+    files["ztxt_1mib_plus1_badsum.png"] = before_idat(
+        b"zTXt", b"Comment\0\0" + flip_last(zlib.compress(b"a" * (mib + 1), 9)))
+    files["ztxt_over_nosum.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * (mib + 100), 9)[:-4])
+    # Where Pillow's load_end stops walking after the image data: a chunk type that is not
+    # four word characters, the next fcTL of an animated PNG; a chunk cut short fails.
+    files["after_idat_bad_type.png"] = base[:iend] + chunk(b"ab-d", b"") + chunk(b"zTXt", b"k\0\1x") + base[iend:]
+    files["after_idat_cut_chunk.png"] = base[:iend] + struct.pack(">I", 1000) + b"tEXt" + b"k\0v"
+    buf = io.BytesIO()
+    photo(32, 24).save(buf, "PNG", save_all=True, append_images=[Image.new("RGB", (32, 24), (0, 0, 255))], duration=100)
+    apng = buf.getvalue()
+    apng_iend = apng.index(b"IEND") - 4
+    files["apng_bad_ztxt_after_fctl.png"] = apng[:apng_iend] + chunk(b"zTXt", b"k\0\1x") + apng[apng_iend:]
     # A 1 × 1 GIF screen whose first frame claims 65535 × 65535 pixels (the canvas grows).
     files["bomb_frame.gif"] = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff" \
         + b"," + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0) + b"\x02\x02\x44\x01\x00;"

@@ -5,8 +5,8 @@
 //! unlimited for large photos (see `decode_png`): a few-KB file whose profile inflates
 //! to gigabytes would be held in memory. It is told to skip `iCCP` and text chunks
 //! instead, and this module reproduces what Pillow 13's `PngImagePlugin` decides about
-//! them, inflating at most `MAX_TEXT_CHUNK` + 32 KiB per chunk into a small scratch
-//! buffer (nothing is kept: CLIP never uses profiles or text):
+//! them, inflating at most 2 × `MAX_TEXT_CHUNK` per chunk into a small scratch buffer
+//! (nothing is kept: CLIP never uses profiles or text):
 //! * `iCCP`: a compression method other than 0 fails the file (`SyntaxError`); a
 //!   profile that inflates to more than `MAX_TEXT_CHUNK` (1 MiB) fails it (`ValueError`);
 //!   a corrupt zlib stream is ignored (Pillow: `icc_profile = None`).
@@ -15,11 +15,14 @@
 //! * `tEXt` and `zTXt` values with a non-empty keyword count towards `MAX_TEXT_MEMORY`
 //!   (64 MiB per file); more fails the file (`ValueError`).
 //!
-//! Pillow runs these handlers on every chunk up to `IEND` (before `IDAT` when opening,
-//! after it in `load_end`), so the walk covers the whole chunk list. It stops quietly at
-//! a chunk it cannot frame (length past the end of the data): structure, CRCs and
-//! truncation are the `png` crate's verdicts, as before. Not mirrored: `iTXt` chunks
-//! (compressed or not) are neither inflated nor counted.
+//! Pillow runs these handlers on the chunks before `IDAT` when opening and on those after
+//! it in `load_end`, so the walk covers both. Before the image data, structure, CRCs and
+//! truncation are the `png` crate's verdicts (the walk just stops at a chunk it cannot
+//! frame). After it, the walk stops where `load_end` does — `IEND`, a short chunk header,
+//! a chunk type that is not four word characters, the next `fcTL` of an animated PNG —
+//! and a chunk whose data runs past the end of the file fails it (Pillow: "Truncated File
+//! Read"; the png crate never reads that far). Not mirrored: `iTXt` chunks (compressed or
+//! not) are neither inflated nor counted.
 
 use super::error::ImageError;
 
@@ -28,43 +31,99 @@ const MAX_TEXT_CHUNK: usize = 1024 * 1024;
 /// Pillow's `PngImagePlugin.MAX_TEXT_MEMORY`.
 const MAX_TEXT_MEMORY: usize = 64 * MAX_TEXT_CHUNK;
 
-/// What inflating a chunk's zlib stream (at most `MAX_TEXT_CHUNK` bytes kept in mind)
-/// gave.
+/// What inflating a chunk's zlib stream gave, as Python's
+/// `zlib.decompressobj().decompress(data, MAX_TEXT_CHUNK)` sees it.
 #[derive(Debug, PartialEq, Eq)]
 enum Inflated {
-    /// The stream ended, or its input ran out (Python's `decompressobj` does not
-    /// complain about an unfinished stream), after this many bytes.
+    /// This many bytes (at most `MAX_TEXT_CHUNK`): the stream ended, its input ran out
+    /// (Python does not complain about an unfinished stream), or the output reached the
+    /// bound with no input left over.
     Len(usize),
-    /// More than `MAX_TEXT_CHUNK` bytes.
+    /// The output reached `MAX_TEXT_CHUNK` with input left over and more output in it
+    /// (Python: a non-empty `unconsumed_tail`, which Pillow refuses).
     TooLarge,
-    /// Not a valid zlib stream (bad header, bad block, bad Adler-32).
+    /// Not a valid zlib stream (bad header, bad block, bad Adler-32) before the bound.
     Corrupt,
 }
 
+/// Inflates `data` as Python's `decompress(data, MAX_TEXT_CHUNK)` judges it, into a small
+/// scratch buffer (nothing is kept), inflating at most 2 × `MAX_TEXT_CHUNK`.
+///
+/// zlib stops writing at the bound and leaves the input it has not read yet in
+/// `unconsumed_tail`; Pillow refuses the chunk when that is not empty. zlib reads the
+/// input only as far as the next symbol it cannot write, and the Adler-32 trailer only
+/// after the last block, so with more output pending at the bound a complete stream
+/// (trailer there, right or wrong) or one that goes on for long always leaves input
+/// unread, while a stream cut short before its trailer may leave none. The cases are
+/// told apart by inflating on (without keeping anything) to the stream's end, its
+/// input's end, or 1 MiB further, whichever comes first. miniz's own input accounting
+/// cannot stand in for zlib's: it reads ahead.
 fn inflate_bounded(data: &[u8]) -> Inflated {
     let mut inflater = flate2::Decompress::new(true);
     let mut scratch = vec![0u8; 32 * 1024];
+    // `total_in` counts bytes taken from `data`, so it never exceeds `data.len()`.
+    let rest = |inflater: &flate2::Decompress| {
+        let consumed = usize::try_from(inflater.total_in()).unwrap_or(data.len());
+        &data[consumed.min(data.len())..]
+    };
+    let produced =
+        |inflater: &flate2::Decompress| usize::try_from(inflater.total_out()).unwrap_or(usize::MAX);
+    // Up to the bound: an error here is zlib's error too.
     loop {
-        let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
-        // total_in never exceeds data.len(): it counts bytes taken from `data`.
-        let consumed = usize::try_from(before_in)
-            .unwrap_or(data.len())
-            .min(data.len());
-        let status = match inflater.decompress(
-            &data[consumed..],
-            &mut scratch,
+        let before = (inflater.total_in(), inflater.total_out());
+        let room = MAX_TEXT_CHUNK
+            .saturating_sub(produced(&inflater))
+            .min(scratch.len());
+        if room == 0 {
+            break;
+        }
+        match inflater.decompress(
+            rest(&inflater),
+            &mut scratch[..room],
             flate2::FlushDecompress::None,
         ) {
-            Ok(status) => status,
+            Ok(flate2::Status::StreamEnd) => return Inflated::Len(produced(&inflater)),
+            Ok(_) => {}
             Err(_) => return Inflated::Corrupt,
-        };
-        let out = usize::try_from(inflater.total_out()).unwrap_or(usize::MAX);
-        if out > MAX_TEXT_CHUNK {
-            return Inflated::TooLarge;
         }
-        let stalled = inflater.total_in() == before_in && inflater.total_out() == before_out;
-        if status == flate2::Status::StreamEnd || stalled {
-            return Inflated::Len(out);
+        if (inflater.total_in(), inflater.total_out()) == before {
+            return Inflated::Len(produced(&inflater)); // input ran out: no complaint
+        }
+    }
+    // At the bound: what zlib reaches without writing (the end of the stream, its checksum
+    // and an error in it) it reaches here too; one more byte of output is "more pending".
+    let mut probe = [0u8; 1];
+    while produced(&inflater) == MAX_TEXT_CHUNK {
+        let before = (inflater.total_in(), inflater.total_out());
+        match inflater.decompress(rest(&inflater), &mut probe, flate2::FlushDecompress::None) {
+            // Past the bound in the same call (miniz writes the byte, then meets the end
+            // or the bad checksum): zlib had stopped at the bound with the trailer unread.
+            Ok(flate2::Status::StreamEnd) | Err(_) if produced(&inflater) > MAX_TEXT_CHUNK => {
+                return Inflated::TooLarge
+            }
+            Ok(flate2::Status::StreamEnd) => return Inflated::Len(MAX_TEXT_CHUNK),
+            Ok(_) => {}
+            Err(_) => return Inflated::Corrupt,
+        }
+        if (inflater.total_in(), inflater.total_out()) == before {
+            return Inflated::Len(MAX_TEXT_CHUNK);
+        }
+    }
+    // More output pending: did zlib leave input unread at the bound?
+    loop {
+        let before = (inflater.total_in(), inflater.total_out());
+        match inflater.decompress(rest(&inflater), &mut scratch, flate2::FlushDecompress::None) {
+            // A trailer (right or wrong) was still to be read at the bound.
+            Ok(flate2::Status::StreamEnd) | Err(_) => return Inflated::TooLarge,
+            Ok(_) => {}
+        }
+        if (inflater.total_in(), inflater.total_out()) == before {
+            // Cut short before its trailer: zlib may have read it all by the bound.
+            return Inflated::Len(MAX_TEXT_CHUNK);
+        }
+        if produced(&inflater) > 2 * MAX_TEXT_CHUNK {
+            // A further MiB needs far more input than zlib reads past the bound.
+            return Inflated::TooLarge;
         }
     }
 }
@@ -91,20 +150,45 @@ fn method_and_data(s: &[u8]) -> Option<(u8, &[u8])> {
 pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
     let mut at = 8usize;
     let mut text_memory = 0usize;
+    // From the first IDAT on, Pillow walks the chunks in `load_end`, with its own stops.
+    let mut after_idat = false;
+    // An APNG with more than one frame (`acTL`): `load_end` stops at its next `fcTL`.
+    let mut animated = false;
     loop {
         let Some(header) = bytes.get(at..at.saturating_add(8)) else {
-            return Ok(());
+            return Ok(()); // Pillow: struct.error on the short read, the walk ends.
         };
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let kind = &header[4..8];
+        // Pillow's `is_cid` (`\w\w\w\w`): after the image data anything else ends the walk
+        // (before it, the png crate refuses the file).
+        if !kind.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Ok(());
+        }
+        after_idat |= kind == b"IDAT";
+        if kind == b"IEND" || (after_idat && animated && kind == b"fcTL") {
+            return Ok(());
+        }
         let Some(body) = at
             .checked_add(8)
             .and_then(|start| bytes.get(start..start.checked_add(len)?))
         else {
+            // Before the image data a cut chunk is the png crate's verdict; after it,
+            // Pillow's `_safe_read` raises "Truncated File Read".
+            if after_idat {
+                return Err(chunk_error(
+                    &String::from_utf8_lossy(kind),
+                    format!("{len} bytes announced, the file ends first"),
+                ));
+            }
             return Ok(());
         };
         match kind {
-            b"IEND" => return Ok(()),
+            b"acTL" if !after_idat => {
+                animated = body
+                    .get(..4)
+                    .is_some_and(|n| u32::from_be_bytes([n[0], n[1], n[2], n[3]]) > 1);
+            }
             b"iCCP" => {
                 let (method, data) = method_and_data(body)
                     .ok_or_else(|| chunk_error("iCCP", "no compression method byte".into()))?;
