@@ -56,8 +56,9 @@ fn preprocess_refuses_a_second_input_with_the_same_file_name() {
     let other = tmp.join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::copy(image("thin_3x900.png"), other.join("china.jpg")).unwrap();
-    let out = tmp.join("out");
     for threads in ["1", "2"] {
+        // A fresh folder each time, so one run's outputs cannot stand in for the other's.
+        let out = tmp.join(&format!("out{threads}"));
         let output = clip()
             .args(["preprocess", "--threads", threads, "--out"])
             .arg(&out)

@@ -12,6 +12,7 @@
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,7 @@ use clip_preprocess::image::{
     Fidelity, PreprocessConfig, Preprocessor, CLIP_MEAN, CLIP_STD, MAX_IMAGE_SIZE,
 };
 use ndarray::Array3;
+use ndarray_npy::WriteNpyExt;
 
 /// Arguments of `clip preprocess`.
 #[derive(clap::Args)]
@@ -165,10 +167,17 @@ fn process(
     // detects anyway (a cut .npy is shorter than its header says). A failed write removes
     // its partial file, so only a killed process can leave one.
     let dest = out_dir.join(name);
-    let written = ndarray_npy::write_npy(&dest, &*buf)
+    // A file that cannot be created (read-only, a folder) is left as it is.
+    let file = std::fs::File::create(&dest)
+        .with_context(|| format!("cannot create {}", dest.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let written = buf
+        .write_npy(&mut writer)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| writer.flush().map_err(anyhow::Error::from))
         .with_context(|| format!("cannot write {}", dest.display()));
     if written.is_err() {
-        // Best effort: the error above is what the user needs to see.
+        // This run truncated it: best effort, the error above is what the user needs.
         let _ = std::fs::remove_file(&dest);
     }
     written
