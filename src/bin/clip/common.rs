@@ -135,3 +135,18 @@ pub fn read_stdin_lines() -> anyhow::Result<Vec<Vec<u8>>> {
 }
 
 pub use clip_rs::error_chain;
+
+/// A progress bar on stderr counting `len` images, hidden when stderr is not a terminal
+/// (logs and pipes get no control characters).
+pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

@@ -5,7 +5,6 @@
 //! model embeds the previous batch, so the CPU decodes while ONNX Runtime computes.
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +15,7 @@ use anyhow::Context;
 use clip_core::search::{Dtype, FileMeta, Index, ModelId, Upsert};
 use ndarray::{Array3, Array4, Axis, Slice};
 
-use crate::common::{error_chain, ModelArgs};
+use crate::common::{error_chain, progress_bar, ModelArgs};
 
 /// Extensions (lower case) of the files `clip index` looks at; their content decides the
 /// decoder, so a PNG named `.jpg` is still read.
@@ -228,19 +227,6 @@ pub fn model_id(args: &ModelArgs, clip: &clip_rs::Clip) -> anyhow::Result<ModelI
 }
 
 /// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
-fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 /// Decodes `jobs` on worker threads and embeds them in batches as they arrive.
 fn embed_all(
     clip: &clip_rs::Clip,

@@ -68,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .max(1);
 
     let outputs = outputs(&args.images);
+    let progress = crate::common::progress_bar(args.images.len() as u64);
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::<(usize, anyhow::Error)>::new());
     let worker = || {
@@ -91,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     args.images[*first].display()
                 )),
             };
+            progress.inc(1);
             if let Err(e) = result {
                 if let Ok(mut f) = failures.lock() {
                     f.push((i, e));
@@ -108,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
 
+    progress.finish_and_clear();
     let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
     failures.sort_by_key(|(i, _)| *i);
     for (_, e) in &failures {
