@@ -195,6 +195,7 @@ def images() -> dict[str, bytes]:
     files["ztxt_over_nosum.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * (mib + 100), 9)[:-4])
     # Where Pillow's load_end stops walking after the image data: a chunk type that is not
     # four word characters, the next fcTL of an animated PNG; a chunk cut short fails.
+    files["bad_type_before_idat.png"] = before_idat(b"ab-d", b"")
     files["after_idat_bad_type.png"] = base[:iend] + chunk(b"ab-d", b"") + chunk(b"zTXt", b"k\0\1x") + base[iend:]
     files["after_idat_cut_chunk.png"] = base[:iend] + struct.pack(">I", 1000) + b"tEXt" + b"k\0v"
     buf = io.BytesIO()

@@ -16,9 +16,10 @@
 //!   (64 MiB per file); more fails the file (`ValueError`).
 //!
 //! Pillow runs these handlers on the chunks before `IDAT` when opening and on those after
-//! it in `load_end`, so the walk covers both. Before the image data, structure, CRCs and
-//! truncation are the `png` crate's verdicts (the walk just stops at a chunk it cannot
-//! frame). After it, the walk stops where `load_end` does — `IEND`, a short chunk header,
+//! it in `load_end`, so the walk covers both. Before the image data, a chunk type that is
+//! not four word characters fails the file (Pillow's "broken PNG file"; the png crate
+//! would skip it as an ancillary chunk); other structure, CRCs and truncation are the
+//! `png` crate's verdicts (the walk just stops at a chunk it cannot frame). After it, the walk stops where `load_end` does — `IEND`, a short chunk header,
 //! a chunk type that is not four word characters, the next `fcTL` of an animated PNG —
 //! and a chunk whose data runs past the end of the file fails it (Pillow: "Truncated File
 //! Read"; the png crate never reads that far). Not mirrored: `iTXt` chunks (compressed or
@@ -160,10 +161,17 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
         };
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let kind = &header[4..8];
-        // Pillow's `is_cid` (`\w\w\w\w`): after the image data anything else ends the walk
-        // (before it, the png crate refuses the file).
+        // Pillow's `is_cid` (`\w\w\w\w`): anything else fails the file before the image
+        // data ("broken PNG file"; the png crate would skip such a chunk as ancillary) and
+        // ends the walk after it.
         if !kind.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Ok(());
+            if after_idat {
+                return Ok(());
+            }
+            return Err(chunk_error(
+                &String::from_utf8_lossy(kind),
+                "not a chunk type (four letters, digits or '_'): broken PNG file".into(),
+            ));
         }
         after_idat |= kind == b"IDAT";
         if kind == b"IEND" || (after_idat && animated && kind == b"fcTL") {
