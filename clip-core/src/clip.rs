@@ -316,7 +316,7 @@ impl Clip {
     /// The first image that fails stops the call with an error naming it; to keep going past
     /// bad files, use [`Clip::encode_images_partial`].
     pub fn encode_images<I: AsImageInput>(&self, inputs: &[I]) -> Result<Array2<f32>> {
-        let (embeds, mut failures) = self.encode_images_inner(inputs, true)?;
+        let (embeds, mut failures) = self.encode_images_inner(inputs, true, &mut |_| {})?;
         match failures.pop() {
             Some((_, err)) => Err(err),
             None => Ok(embeds),
@@ -341,7 +341,26 @@ impl Clip {
         &self,
         inputs: &[I],
     ) -> Result<(Array2<f32>, Failures)> {
-        self.encode_images_inner(inputs, false)
+        self.encode_images_inner(inputs, false, &mut |_| {})
+    }
+
+    /// [`Clip::encode_images_partial`] that reports progress: after each batch,
+    /// `progress(done)` with the number of inputs handled so far (embedded or failed), on
+    /// the calling thread; the last call says `inputs.len()` unless the encoder failed.
+    ///
+    /// ```
+    /// # fn demo(clip: &clip_core::Clip, files: &[std::path::PathBuf]) -> Result<(), clip_core::Error> {
+    /// let (embeds, failures) = clip.encode_images_partial_with_progress(files, &mut |done| {
+    ///     eprint!("\r{done}/{} images", files.len());
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn encode_images_partial_with_progress<I: AsImageInput>(
+        &self,
+        inputs: &[I],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(Array2<f32>, Failures)> {
+        self.encode_images_inner(inputs, false, progress)
     }
 
     /// The image pipeline. With `stop_at_first_failure`, the returned failures hold at most
@@ -350,6 +369,7 @@ impl Clip {
         &self,
         inputs: &[I],
         stop_at_first_failure: bool,
+        progress: &mut dyn FnMut(usize),
     ) -> Result<(Array2<f32>, Failures)> {
         self.check_image_setup()?;
         let dim = self.config().embed_dim;
@@ -363,6 +383,7 @@ impl Clip {
                 .enumerate()
                 .map(|(k, chunk)| (k * self.batch_size, chunk))
         };
+        let mut done = 0;
         let mut consume = |prepared: Prepared| -> Result<bool> {
             if stop_at_first_failure && !prepared.failures.is_empty() {
                 // The call fails: encoding the rows before the failure would be wasted.
@@ -379,7 +400,9 @@ impl Clip {
                     out.row_mut(index).assign(&embeds.row(row));
                 }
             }
+            done += ok + prepared.failures.len();
             failures.extend(prepared.failures);
+            progress(done);
             Ok(true)
         };
         if inputs.is_empty() {
@@ -718,6 +741,30 @@ mod tests {
             .encode_image(&photos[9])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(embeds.row(9), nine);
+    }
+
+    /// Progress is reported after each batch, counting failed inputs too, up to all.
+    #[test]
+    fn progress_counts_every_input_batch_by_batch() {
+        let photos = images(9);
+        let junk: &[u8] = b"not an image";
+        let mut inputs: Vec<ImageInput<'_>> = photos.iter().map(ImageInput::Image).collect();
+        inputs[3] = ImageInput::Bytes(junk);
+        let clip = Clip::new(FakeEncoder::new()).with_batch_size(4);
+        let mut seen = Vec::new();
+        let (embeds, failures) = clip
+            .encode_images_partial_with_progress(&inputs, &mut |done| seen.push(done))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen, vec![4, 8, 9]);
+        assert_eq!(failures.len(), 1);
+        let plain = clip
+            .encode_images_partial(&inputs)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0;
+        assert!(embeds
+            .iter()
+            .zip(plain.iter())
+            .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())));
     }
 
     /// A preprocessor that does not make the model's input, or a custom encoder's

@@ -65,9 +65,12 @@ pub fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
     // decoder needs (docs/performance.md, proposal 4). The image tower is created by that
     // pipeline while the first batch decodes.
     let clip = args.model.load(Towers::ImageBesideDecoding, Some(false))?;
-    let (embeds, failed) = clip
-        .encode_images_partial(&args.images)
-        .context("the image model failed")?;
+    let progress = crate::common::progress_bar(args.images.len() as u64);
+    let result = clip.encode_images_partial_with_progress(&args.images, &mut |done| {
+        progress.set_position(done as u64);
+    });
+    progress.finish_and_clear();
+    let (embeds, failed) = result.context("the image model failed")?;
     for (index, err) in &failed {
         // `Error::Image` names the input itself ("image <path>"); say the path once, then
         // what went wrong with it.
