@@ -279,23 +279,15 @@ impl Clip {
     /// Preprocesses images into one `[N, 3, S, S]` tensor, exactly as the reference's
     /// `torch.stack([preprocess(Image.open(f)) for f in files])`.
     pub fn preprocess_images<I: AsImageInput>(&self, inputs: &[I]) -> Result<Array4<f32>> {
-        self.preprocess_batch(inputs, 0)
-    }
-
-    /// [`Clip::preprocess_images`] for a slice that starts at `first_index` of the caller's
-    /// list, so errors name the caller's position.
-    fn preprocess_batch<I: AsImageInput>(
-        &self,
-        inputs: &[I],
-        first_index: usize,
-    ) -> Result<Array4<f32>> {
         self.check_image_setup()?;
-        let size = self.config().image_size as usize;
-        let mut batch = Array4::<f32>::zeros((inputs.len(), 3, size, size));
-        for (offset, (input, out)) in inputs.iter().zip(batch.outer_iter_mut()).enumerate() {
-            self.preprocess_into(input.as_image_input(), first_index + offset, out)?;
+        let inputs: Vec<ImageInput<'_>> = inputs.iter().map(AsImageInput::as_image_input).collect();
+        // The pipeline's batch filler, stopping at the first failure: without one, every
+        // row is filled, in order.
+        let mut prepared = self.prepare_batch(&inputs, 0, true);
+        match prepared.failures.pop() {
+            Some((_, err)) => Err(err),
+            None => Ok(prepared.pixels),
         }
-        Ok(batch)
     }
 
     /// Embeds one image: `model.encode_image(preprocess(Image.open(f)).unsqueeze(0))[0]`.
