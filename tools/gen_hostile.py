@@ -203,6 +203,26 @@ def images() -> dict[str, bytes]:
     apng = buf.getvalue()
     apng_iend = apng.index(b"IEND") - 4
     files["apng_bad_ztxt_after_fctl.png"] = apng[:apng_iend] + chunk(b"zTXt", b"k\0\1x") + apng[apng_iend:]
+    # iTXt: Pillow inflates a compressed text (flag 1, method 0) up to 1 MiB, fails the file
+    # past it, ignores a corrupt stream, another method or text that is not UTF-8, and counts
+    # the characters (not bytes) of every text it keeps towards its 64 MiB text memory.
+    def itxt(flag: int, method: int, text: bytes, key: bytes = b"Comment") -> bytes:
+        return key + b"\0" + bytes([flag, method]) + b"en\0Kommentar\0" + text
+
+    files["itxt_ok.png"] = before_idat(b"iTXt", itxt(1, 0, zlib.compress("héllo".encode())))
+    files["itxt_bomb.png"] = before_idat(b"iTXt", itxt(1, 0, zlib.compress(b"a" * (2 << 20), 9)))
+    files["itxt_bomb_after_idat.png"] = base[:iend] + chunk(b"iTXt", itxt(1, 0, zlib.compress(b"a" * (2 << 20), 9))) \
+        + base[iend:]
+    files["itxt_bomb_method1.png"] = before_idat(b"iTXt", itxt(1, 1, zlib.compress(b"a" * (2 << 20), 9)))
+    files["itxt_corrupt.png"] = before_idat(b"iTXt", itxt(1, 0, b"not zlib data"))
+
+    def itxt_many(text: bytes, n: int = 65, key: bytes = b"Comment") -> bytes:
+        one = chunk(b"iTXt", itxt(1, 0, zlib.compress(text, 9), key))
+        return base[:idat] + one * n + base[idat:]
+
+    files["itxt_memory_over.png"] = itxt_many(b"a" * mib, key=b"")
+    files["itxt_memory_chars.png"] = itxt_many("é".encode() * (mib // 2))
+    files["itxt_memory_not_utf8.png"] = itxt_many(b"\xff" * mib)
     # A 1 × 1 GIF screen whose first frame claims 65535 × 65535 pixels (the canvas grows).
     files["bomb_frame.gif"] = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff" \
         + b"," + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0) + b"\x02\x02\x44\x01\x00;"

@@ -32,9 +32,8 @@
 //! EXIF orientation is not applied (the reference's `Image.open` does not).
 //!
 //! Verdicts (which files open and which fail) follow Pillow's, including its rules for
-//! PNG `iCCP`/`zTXt`/`tEXt` chunks (`png_chunks`), except: a JPEG with a libjpeg warning
-//! and a GIF with a truncated LZW stream are refused (Pillow opens them), and PNG `iTXt`
-//! chunks are not inflated or counted towards Pillow's 64 MiB text limit.
+//! PNG `iCCP`/`zTXt`/`tEXt`/`iTXt` chunks (`png_chunks`), except: a JPEG with a libjpeg
+//! warning and a GIF with a truncated LZW stream are refused (Pillow opens them).
 //!
 //! # Untrusted input
 //!

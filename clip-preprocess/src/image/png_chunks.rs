@@ -1,5 +1,5 @@
-//! Pillow's verdicts on a PNG's compressed ancillary chunks (`iCCP`, `zTXt`) and its
-//! text-memory limit, without the `png` crate's unbounded inflation.
+//! Pillow's verdicts on a PNG's compressed ancillary chunks (`iCCP`, `zTXt`, `iTXt`) and
+//! its text-memory limit, without the `png` crate's unbounded inflation.
 //!
 //! The `png` crate inflates an `iCCP` profile up to its byte limit, which has to stay
 //! unlimited for large photos (see `decode_png`): a few-KB file whose profile inflates
@@ -12,8 +12,12 @@
 //!   a corrupt zlib stream is ignored (Pillow: `icc_profile = None`).
 //! * `zTXt`: a method other than 0 fails the file; more than 1 MiB inflated fails it;
 //!   a corrupt zlib stream is ignored (Pillow: the text becomes empty).
-//! * `tEXt` and `zTXt` values with a non-empty keyword count towards `MAX_TEXT_MEMORY`
-//!   (64 MiB per file); more fails the file (`ValueError`).
+//! * `iTXt`: only a compressed text (flag ≠ 0) with method 0 is inflated, and more than
+//!   1 MiB fails the file; a corrupt stream, another method, a missing separator or text
+//!   that is not UTF-8 is ignored (Pillow returns early).
+//! * `tEXt` and `zTXt` values with a non-empty keyword, and every `iTXt` text that
+//!   decodes (in characters, not bytes: Pillow counts `len(str)`), count towards
+//!   `MAX_TEXT_MEMORY` (64 MiB per file); more fails the file (`ValueError`).
 //!
 //! Pillow runs these handlers on the chunks before `IDAT` when opening and on those after
 //! it in `load_end`, so the walk covers both. Before the image data, a chunk type that is
@@ -22,8 +26,7 @@
 //! `png` crate's verdicts (the walk just stops at a chunk it cannot frame). After it, the walk stops where `load_end` does — `IEND`, a short chunk header,
 //! a chunk type that is not four word characters, the next `fcTL` of an animated PNG —
 //! and a chunk whose data runs past the end of the file fails it (Pillow: "Truncated File
-//! Read"; the png crate never reads that far). Not mirrored: `iTXt` chunks (compressed or
-//! not) are neither inflated nor counted.
+//! Read"; the png crate never reads that far).
 
 use super::error::ImageError;
 
@@ -48,7 +51,9 @@ enum Inflated {
 }
 
 /// Inflates `data` as Python's `decompress(data, MAX_TEXT_CHUNK)` judges it, into a small
-/// scratch buffer (nothing is kept), inflating at most 2 × `MAX_TEXT_CHUNK`.
+/// scratch buffer, inflating at most 2 × `MAX_TEXT_CHUNK`. `sink` sees each piece of
+/// Python's output (the first `MAX_TEXT_CHUNK` bytes at most), in order; nothing else is
+/// kept.
 ///
 /// zlib stops writing at the bound and leaves the input it has not read yet in
 /// `unconsumed_tail`; Pillow refuses the chunk when that is not empty. zlib reads the
@@ -59,7 +64,7 @@ enum Inflated {
 /// told apart by inflating on (without keeping anything) to the stream's end, its
 /// input's end, or 1 MiB further, whichever comes first. miniz's own input accounting
 /// cannot stand in for zlib's: it reads ahead.
-fn inflate_bounded(data: &[u8]) -> Inflated {
+fn inflate_bounded(data: &[u8], mut sink: impl FnMut(&[u8])) -> Inflated {
     let mut inflater = flate2::Decompress::new(true);
     let mut scratch = vec![0u8; 32 * 1024];
     // `total_in` counts bytes taken from `data`, so it never exceeds `data.len()`.
@@ -78,13 +83,19 @@ fn inflate_bounded(data: &[u8]) -> Inflated {
         if room == 0 {
             break;
         }
-        match inflater.decompress(
+        let status = inflater.decompress(
             rest(&inflater),
             &mut scratch[..room],
             flate2::FlushDecompress::None,
-        ) {
-            Ok(flate2::Status::StreamEnd) => return Inflated::Len(produced(&inflater)),
-            Ok(_) => {}
+        );
+        // What this call wrote, at most `room` bytes (total_out only grows).
+        let written = usize::try_from(inflater.total_out() - before.1).unwrap_or(room);
+        match status {
+            Ok(flate2::Status::StreamEnd) => {
+                sink(&scratch[..written.min(room)]);
+                return Inflated::Len(produced(&inflater));
+            }
+            Ok(_) => sink(&scratch[..written.min(room)]),
             Err(_) => return Inflated::Corrupt,
         }
         if (inflater.total_in(), inflater.total_out()) == before {
@@ -146,7 +157,57 @@ fn method_and_data(s: &[u8]) -> Option<(u8, &[u8])> {
     }
 }
 
-/// Checks every `iCCP`, `zTXt` and `tEXt` chunk of a PNG (`bytes` starts with the
+/// `s.split(b"\0", 1)` when `s` holds a NUL.
+fn split_at_nul(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|&b| b == 0)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// Pillow's `chunk_iTXt` on an `iTXt` chunk's data: the length in characters of the text
+/// it keeps (and counts towards `MAX_TEXT_MEMORY`), `None` where it returns early, an
+/// error where it fails the file (a compressed text over `MAX_TEXT_CHUNK`).
+fn itxt_chars(body: &[u8]) -> Result<Option<usize>, ImageError> {
+    // `k, r = r.split(b"\0", 1)`; `cf, cm = r[0], r[1]`; `lang, tk, v = r.split(b"\0", 2)`.
+    let Some((_keyword, r)) = split_at_nul(body) else {
+        return Ok(None);
+    };
+    let [flag, method, r @ ..] = r else {
+        return Ok(None);
+    };
+    let Some((lang, r)) = split_at_nul(r) else {
+        return Ok(None);
+    };
+    let Some((translated, value)) = split_at_nul(r) else {
+        return Ok(None);
+    };
+    let inflated;
+    let text = if *flag == 0 {
+        value
+    } else if *method == 0 {
+        let mut out = Vec::new();
+        match inflate_bounded(value, |piece| out.extend_from_slice(piece)) {
+            Inflated::Len(_) => {}
+            Inflated::TooLarge => {
+                return Err(chunk_error(
+                    "iTXt",
+                    format!("the text inflates to more than {MAX_TEXT_CHUNK} bytes"),
+                ))
+            }
+            Inflated::Corrupt => return Ok(None),
+        }
+        inflated = out;
+        &inflated
+    } else {
+        return Ok(None);
+    };
+    // The keyword decodes as Latin-1 (always); the rest must be UTF-8.
+    if std::str::from_utf8(lang).is_err() || std::str::from_utf8(translated).is_err() {
+        return Ok(None);
+    }
+    Ok(std::str::from_utf8(text).ok().map(|t| t.chars().count()))
+}
+
+/// Checks every `iCCP`, `zTXt`, `tEXt` and `iTXt` chunk of a PNG (`bytes` starts with the
 /// signature) as Pillow does; see the module docs.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
     let mut at = 8usize;
@@ -206,7 +267,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
                         format!("unknown compression method {method}"),
                     ));
                 }
-                if inflate_bounded(data) == Inflated::TooLarge {
+                if inflate_bounded(data, |_| {}) == Inflated::TooLarge {
                     return Err(chunk_error(
                         "iCCP",
                         format!("the profile inflates to more than {MAX_TEXT_CHUNK} bytes"),
@@ -229,7 +290,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
                             format!("unknown compression method {method}"),
                         ));
                     }
-                    match inflate_bounded(value.get(1..).unwrap_or(&[])) {
+                    match inflate_bounded(value.get(1..).unwrap_or(&[]), |_| {}) {
                         Inflated::Len(n) => n,
                         Inflated::TooLarge => {
                             return Err(chunk_error(
@@ -243,6 +304,17 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
                 };
                 if !key.is_empty() {
                     text_memory = text_memory.saturating_add(value_len);
+                    if text_memory > MAX_TEXT_MEMORY {
+                        return Err(chunk_error(
+                            "text",
+                            format!("more than {MAX_TEXT_MEMORY} bytes of text in the file"),
+                        ));
+                    }
+                }
+            }
+            b"iTXt" => {
+                if let Some(chars) = itxt_chars(body)? {
+                    text_memory = text_memory.saturating_add(chars);
                     if text_memory > MAX_TEXT_MEMORY {
                         return Err(chunk_error(
                             "text",
@@ -288,31 +360,41 @@ mod tests {
         [b"ICC profile\0".as_slice(), &[method], data].concat()
     }
 
+    fn inflate_bounded_len(data: &[u8]) -> Inflated {
+        let mut seen = Vec::new();
+        let verdict = inflate_bounded(data, |piece| seen.extend_from_slice(piece));
+        if let Inflated::Len(n) = verdict {
+            assert_eq!(seen.len(), n, "the sink sees exactly Python's output");
+        }
+        assert!(seen.len() <= MAX_TEXT_CHUNK);
+        verdict
+    }
+
     #[test]
     fn inflation_is_bounded_and_corrupt_streams_are_told_apart() {
-        assert_eq!(inflate_bounded(&zlib(b"hello")), Inflated::Len(5));
+        assert_eq!(inflate_bounded_len(&zlib(b"hello")), Inflated::Len(5));
         assert_eq!(
-            inflate_bounded(&zlib(&vec![0; MAX_TEXT_CHUNK])),
+            inflate_bounded_len(&zlib(&vec![0; MAX_TEXT_CHUNK])),
             Inflated::Len(MAX_TEXT_CHUNK)
         );
         assert_eq!(
-            inflate_bounded(&zlib(&vec![0; MAX_TEXT_CHUNK + 1])),
+            inflate_bounded_len(&zlib(&vec![0; MAX_TEXT_CHUNK + 1])),
             Inflated::TooLarge
         );
         // 100 MiB of zeros (~100 KB compressed) stops at the bound.
         assert_eq!(
-            inflate_bounded(&zlib(&vec![0; 100 << 20])),
+            inflate_bounded_len(&zlib(&vec![0; 100 << 20])),
             Inflated::TooLarge
         );
-        assert_eq!(inflate_bounded(b"not zlib at all"), Inflated::Corrupt);
+        assert_eq!(inflate_bounded_len(b"not zlib at all"), Inflated::Corrupt);
         let mut bad_sum = zlib(b"hello");
         let n = bad_sum.len();
         bad_sum[n - 1] ^= 1;
-        assert_eq!(inflate_bounded(&bad_sum), Inflated::Corrupt);
+        assert_eq!(inflate_bounded_len(&bad_sum), Inflated::Corrupt);
         // An unfinished stream is not an error (Python's decompressobj).
         let whole = zlib(&vec![7; 5000]);
         assert!(matches!(
-            inflate_bounded(&whole[..whole.len() / 2]),
+            inflate_bounded_len(&whole[..whole.len() / 2]),
             Inflated::Len(_)
         ));
     }
@@ -347,7 +429,60 @@ mod tests {
         let mut keyless = at_limit;
         keyless.push((b"tEXt", b"\0v".to_vec()));
         assert!(ok(&keyless));
-        // The walk stops at IEND and at a chunk running past the data.
+    }
+
+    #[test]
+    fn pillow_verdicts_on_itxt_chunks() {
+        let ok = |chunks: &[(&[u8; 4], Vec<u8>)]| check(&png(chunks)).is_ok();
+        // keyword \0 flag method lang \0 translated keyword \0 text
+        let itxt = |flag: u8, method: u8, text: &[u8]| {
+            [
+                b"Comment\0".as_slice(),
+                &[flag, method],
+                b"en\0Kommentar\0",
+                text,
+            ]
+            .concat()
+        };
+        let big = zlib(&vec![b'a'; 2 << 20]);
+        assert!(ok(&[(b"iTXt", itxt(0, 0, b"plain"))]));
+        assert!(ok(&[(b"iTXt", itxt(1, 0, &zlib(b"packed")))]));
+        assert!(!ok(&[(b"iTXt", itxt(1, 0, &big))]));
+        // Ignored: a corrupt stream, another method, uncompressed (never inflated), a
+        // missing separator.
+        assert!(ok(&[(b"iTXt", itxt(1, 0, b"garbage"))]));
+        assert!(ok(&[(b"iTXt", itxt(1, 1, &big))]));
+        assert!(ok(&[(b"iTXt", itxt(0, 0, &big))]));
+        assert!(ok(&[(
+            b"iTXt",
+            [b"Comment\0\x01\0en\0".as_slice(), &big].concat()
+        )]));
+        assert!(ok(&[(b"iTXt", b"Comment\0\x01".to_vec())]));
+        assert_eq!(
+            itxt_chars(&itxt(1, 0, &zlib("é".as_bytes()))).ok(),
+            Some(Some(1))
+        );
+        assert_eq!(itxt_chars(&itxt(0, 0, b"\xff")).ok(), Some(None));
+        // Text memory counts characters: 65 MiB of two-byte characters is 32.5 Mi of them.
+        let mib_ascii = itxt(1, 0, &zlib(&vec![b'a'; MAX_TEXT_CHUNK]));
+        let mib_latin = itxt(1, 0, &zlib(&"é".repeat(MAX_TEXT_CHUNK / 2).into_bytes()));
+        let mib_invalid = itxt(1, 0, &zlib(&vec![0xff; MAX_TEXT_CHUNK]));
+        assert!(!ok(&vec![(b"iTXt", mib_ascii.clone()); 65]));
+        assert!(ok(&vec![(b"iTXt", mib_ascii); 64]));
+        assert!(ok(&vec![(b"iTXt", mib_latin); 65]));
+        assert!(ok(&vec![(b"iTXt", mib_invalid); 65]));
+        // With an empty keyword it still counts (unlike tEXt / zTXt).
+        let keyless = [
+            b"\0\x01\0\0\0".as_slice(),
+            &zlib(&vec![b'a'; MAX_TEXT_CHUNK]),
+        ]
+        .concat();
+        assert!(!ok(&vec![(b"iTXt", keyless); 65]));
+    }
+
+    #[test]
+    fn the_walk_stops_where_pillow_stops() {
+        // At IEND and at a chunk running past the data.
         let mut after_iend = png(&[]);
         after_iend.extend(png(&[(b"iCCP", iccp(1, b""))]).split_off(8));
         assert!(check(&after_iend).is_ok());
