@@ -5,7 +5,8 @@
 //! ```
 //! writes `DIR/<file name>.npy` (float32, `[3, N, N]`) for each image, e.g.
 //! `photo.jpg` → `DIR/photo.jpg.npy`. An input that fails is named on stderr with
-//! the reason; the others are still processed and the exit status is non-zero.
+//! the reason as it happens; the others are still processed and the exit status is
+//! non-zero. A failing input's output from an earlier run, if any, is left as it was.
 //! Two inputs with the same file name (`a/x.jpg`, `b/x.jpg`) would need the same
 //! output: the first one gets it, the later ones fail. An output whose write fails (a
 //! full disk) is removed rather than left cut short.
@@ -16,7 +17,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use anyhow::Context;
 use clip_preprocess::image::{
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outputs = outputs(&args.images);
     let progress = crate::common::progress_bar(args.images.len() as u64);
     let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::<(usize, anyhow::Error)>::new());
+    let failures = AtomicUsize::new(0);
     let worker = || {
         // One buffer per worker, reused for every image.
         let n = args.size as usize;
@@ -92,12 +92,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     args.images[*first].display()
                 )),
             };
-            progress.inc(1);
             if let Err(e) = result {
-                if let Ok(mut f) = failures.lock() {
-                    f.push((i, e));
-                }
+                // Named as it happens, above the progress bar, like the other commands.
+                failures.fetch_add(1, Ordering::Relaxed);
+                progress.suspend(|| eprintln!("clip: {e:#}"));
             }
+            progress.inc(1);
         }
     };
     if threads == 1 {
@@ -111,16 +111,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     progress.finish_and_clear();
-    let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
-    failures.sort_by_key(|(i, _)| *i);
-    for (_, e) in &failures {
-        eprintln!("error: {e:#}");
-    }
-    if failures.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("{} of {} images failed", failures.len(), args.images.len());
-        Ok(ExitCode::FAILURE)
+    match failures.into_inner() {
+        0 => Ok(ExitCode::SUCCESS),
+        n => {
+            eprintln!("clip: {n} of {} images failed", args.images.len());
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
