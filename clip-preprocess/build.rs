@@ -1,4 +1,7 @@
-//! Precompiles what the tokenizer would otherwise build at every process start:
+//! Compiles `csrc/pillow_jpeg.c` (Pillow's way of calling libjpeg, for the JPEGs that
+//! TurboJPEG's API refuses: see `src/image/jpeg_pillow.rs`) against the libjpeg-turbo
+//! that `turbojpeg-sys` builds, and precompiles what the tokenizer would otherwise build
+//! at every process start:
 //!
 //! * OpenAI's embedded BPE vocabulary, into a table of merge pairs (below);
 //! * ftfy's `BADNESS_RE`, into a serialized DFA (`ftfy_badness.dfa`): parsing and
@@ -24,6 +27,25 @@ mod byte_unicode;
 #[allow(dead_code)]
 mod merge_table;
 
+/// `csrc/pillow_jpeg.c`, against the headers of the libjpeg-turbo that `turbojpeg-sys`
+/// built or found (`cargo:include`, comma-separated, as in `libz-sys`).
+#[allow(clippy::expect_used, clippy::panic)]
+fn compile_pillow_jpeg() {
+    println!("cargo:rerun-if-changed=csrc/pillow_jpeg.c");
+    let includes = std::env::var("DEP_TURBOJPEG_INCLUDE").unwrap_or_else(|_| {
+        panic!(
+            "turbojpeg-sys gave no include path for jpeglib.h \
+             (build it from source: TURBOJPEG_SOURCE=vendor, as .cargo/config.toml sets)"
+        )
+    });
+    let mut build = cc::Build::new();
+    build.file("csrc/pillow_jpeg.c").warnings(true);
+    for dir in includes.split(',').filter(|d| !d.is_empty()) {
+        build.include(dir);
+    }
+    build.compile("clip_rs_pillow_jpeg");
+}
+
 /// `merges[1:49152-256-2+1]` in `simple_tokenizer.py`.
 const OPENAI_MERGES: usize = 49152 - 256 - 2;
 const GZ: &str = "src/tokenizer/data/bpe_simple_vocab_16e6.txt.gz";
@@ -38,6 +60,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/tokenizer/merge_table.rs");
     println!("cargo:rerun-if-changed={BADNESS_RE}");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    compile_pillow_jpeg();
     write_badness_dfa(&out_dir.join("ftfy_badness.dfa"));
     let file = std::fs::File::open(GZ).expect("open the embedded vocabulary");
     let reader = BufReader::new(flate2::read::GzDecoder::new(file));

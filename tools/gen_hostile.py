@@ -105,6 +105,19 @@ def images() -> dict[str, bytes]:
         files[f"truncated_header.{ext}"] = data[: min(len(data) - 1, 40)]
         for seed in range(3):
             files[f"bitflip{seed}.{ext}"] = bitflip(data, seed * 31 + len(ext), 8, 16)
+    # Damaged JPEGs that Pillow opens or refuses by libjpeg's suspension rule (its source
+    # waits for more data; the file is "truncated" only if that happens before the last
+    # row; warnings are ignored): no EOI marker (the entropy decoder reads ahead past the
+    # last MCU and waits; progressive: the scans are all read before the first row),
+    # garbage before the EOI, a restart marker inside the scan data, a cut in the last row.
+    jpg = valid["jpg"]
+    progressive = encoded(img, "JPEG", quality=90, progressive=True)
+    scan = jpg.index(b"\xff\xda") + 20
+    files["no_eoi.jpg"] = jpg[:-2]
+    files["no_eoi_progressive.jpg"] = progressive[:-2]
+    files["garbage_before_eoi.jpg"] = jpg[:-2] + b"\x00\x11" * 40 + jpg[-2:]
+    files["marker_in_scan.jpg"] = jpg[:scan] + b"\xff\xd3" + jpg[scan:]
+    files["cut_last_row.jpg"] = jpg[:-12]
     # Decompression bombs: headers claiming far more than Pillow's 178,956,970 pixels.
     files["bomb.png"] = png_header(0x7FFFFFFF, 0x7FFFFFFF) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
     files["bomb_rgba16.png"] = png_header(20000, 20000, 6, 16) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")

@@ -4,7 +4,9 @@
 //!   libjpeg-turbo and decode with the same defaults (ISLOW DCT, fancy
 //!   upsampling), so the pixels are identical (REFERENCE §5: 890/890 files). CMYK
 //!   and YCCK files come out of libjpeg in Adobe's inverted polarity; Pillow reads
-//!   them as `CMYK;I`, i.e. `255 - x`, and so do we.
+//!   them as `CMYK;I`, i.e. `255 - x`, and so do we. A file TurboJPEG refuses (it
+//!   fails on libjpeg warnings and on any end of data) is decoded again with Pillow's
+//!   own libjpeg calls (`jpeg_pillow`), whose outcome is Pillow's.
 //! * PNG: the `png` crate, without its expansions, so that the Pillow mode (`1`,
 //!   `L`, `LA`, `P`, `RGB`, `RGBA`, `I;16`) is known. 16-bit colour keeps the high
 //!   byte as Pillow's `RGB;16B` unpacker does (`v >> 8`); 16-bit gray is `I;16`.
@@ -22,6 +24,7 @@ use std::io::Cursor;
 use std::ops::Range;
 
 use super::error::ImageError;
+use super::jpeg_pillow;
 use super::jpeg_window;
 use super::png_chunks;
 use super::raster::{Decoded, Mode, Raster};
@@ -114,7 +117,11 @@ fn decode_jpeg(
 ) -> Result<Decoded, ImageError> {
     use turbojpeg::{Colorspace, PixelFormat, ScalingFactor};
     let mut dec = turbojpeg::Decompressor::new().map_err(jpeg_err)?;
-    let header = dec.read_header(bytes).map_err(jpeg_err)?;
+    let header = match dec.read_header(bytes) {
+        Ok(header) => header,
+        // TurboJPEG fails a header with a libjpeg warning; Pillow reads it.
+        Err(_) => return decode_jpeg_as_pillow(bytes, limits),
+    };
     limits.check(header.width as u64, header.height as u64)?;
     let (mut width, mut height) = (header.width, header.height);
     if let Some(min_side) = min_side {
@@ -168,7 +175,40 @@ fn decode_jpeg(
         height,
         format,
     };
-    dec.decompress(bytes, image).map_err(jpeg_err)?;
+    if let Err(turbo) = dec.decompress(bytes, image) {
+        // TurboJPEG fails on any libjpeg warning and on data that ends anywhere; Pillow
+        // does neither (see `jpeg_pillow`). Its calls, run again, give Pillow's verdict.
+        // A scaled (throughput) decode is redone at full size, where that applies.
+        if min_side.is_some() {
+            drop(turbo);
+            return decode_jpeg(bytes, limits, None, None);
+        }
+        jpeg_pillow::decode(bytes, width, height, channels, data.as_mut_slice())?;
+    }
+    if mode == Mode::Cmyk {
+        invert(&mut data);
+    }
+    Ok(Decoded::whole(Raster::new_u8(mode, width, height, data)))
+}
+
+/// The whole JPEG through Pillow's own libjpeg calls (`jpeg_pillow`), header included:
+/// for files whose header TurboJPEG refuses.
+fn decode_jpeg_as_pillow(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
+    let (width, height, components) = jpeg_pillow::header(bytes)?;
+    limits.check(width as u64, height as u64)?;
+    let mode = match components {
+        1 => Mode::L,
+        3 => Mode::Rgb,
+        4 => Mode::Cmyk,
+        n => {
+            return Err(ImageError::decode(
+                "JPEG",
+                std::io::Error::other(format!("cannot handle {n}-component images")),
+            ))
+        }
+    };
+    let mut data = super::scratch::take_for_overwrite(pixel_len(width, height, components)?);
+    jpeg_pillow::decode(bytes, width, height, components, data.as_mut_slice())?;
     if mode == Mode::Cmyk {
         invert(&mut data);
     }

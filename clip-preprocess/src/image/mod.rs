@@ -46,6 +46,7 @@ mod convert;
 mod crop;
 mod decode;
 mod error;
+mod jpeg_pillow;
 mod jpeg_window;
 mod normalize;
 mod png_chunks;

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Damaged JPEGs: clip-rs's verdict and tensor against Pillow's, over many variants.
+
+    /work/venv/bin/python tools/check_jpeg_damage.py --clip target/release/clip [--per-file 40] [--seed 0]
+
+From each JPEG of tests/data/images (baseline 4:2:0 / 4:2:2 / 4:4:4 / 4:1:1 / 4:4:0,
+progressive, restart intervals, grayscale, CMYK) it writes variants into a scratch folder:
+cut at random points (and just before / inside the EOI marker), with random bytes
+overwritten, with garbage inserted before a marker, with the EOI removed. The reference
+verdict is `clip.clip._transform(224)(Image.open(path))` (Pillow 13); clip-rs's is
+`clip preprocess` on the same files. Every variant must agree: both fail, or both
+succeed with bit-identical tensors. Prints the counts and the first disagreements; exits
+non-zero on any.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def variants(data: bytes, rng: random.Random, n: int) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    eoi = data.rfind(b"\xff\xd9")
+    out["no_eoi"] = data[:eoi] if eoi > 0 else data[:-2]
+    out["half_eoi"] = data[:-1]
+    out["cut_m4"] = data[:-4]
+    sos = data.find(b"\xff\xda")
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:  # cut anywhere after the first scan starts
+            at = rng.randrange(max(sos, 2), len(data))
+            out[f"cut_{at}"] = data[:at]
+        elif kind == 1:  # overwrite a few bytes in the scan data
+            b = bytearray(data)
+            for _ in range(rng.randint(1, 4)):
+                b[rng.randrange(sos + 12, len(data) - 2)] = rng.randrange(256)
+            out[f"flip_{i}"] = bytes(b)
+        elif kind == 2:  # garbage before the EOI (or another marker)
+            garbage = bytes(rng.randrange(256) for _ in range(rng.randint(1, 300))).replace(b"\xff", b"\x00")
+            out[f"extra_{i}"] = data[:eoi] + garbage + data[eoi:]
+        else:  # a marker byte pair inserted inside the scan data
+            at = rng.randrange(sos + 12, len(data) - 2)
+            marker = bytes([0xFF, rng.choice([0xD0, 0xD3, 0xD7, 0xD9, 0xDA, 0xC4, 0xFE, 0x01, 0xC8])])
+            out[f"marker_{i}"] = data[:at] + marker + data[at:]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, default=ROOT / "target/release/clip")
+    ap.add_argument("--per-file", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scratch", type=Path, default=None)
+    args = ap.parse_args()
+
+    from PIL import Image
+    from clip.clip import _transform
+
+    preprocess = _transform(224)
+    rng = random.Random(args.seed)
+    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="jpeg-damage-"))
+    src_dir, out_dir = scratch / "in", scratch / "out"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = sorted(p for p in (ROOT / "tests/data/images").glob("*.jpg") if not p.name.startswith("png_"))
+    files: list[Path] = []
+    for src in sources:
+        for name, data in variants(src.read_bytes(), rng, args.per_file).items():
+            path = src_dir / f"{src.stem}__{name}.jpg"
+            path.write_bytes(data)
+            files.append(path)
+
+    # The reference.
+    ref: dict[str, str | None] = {}
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                t = preprocess(im).numpy().astype("<f4")
+            ref[path.name] = hashlib.sha256(t.tobytes()).hexdigest()
+        except Exception:  # noqa: BLE001 — any exception is Pillow's "fails"
+            ref[path.name] = None
+
+    # clip-rs, one process over every file (a failing input is named, the rest go on).
+    subprocess.run([str(args.clip), "preprocess", "--threads", "2", "--out", str(out_dir), *map(str, files)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    ours: dict[str, str | None] = {}
+    for path in files:
+        npy = out_dir / (path.name + ".npy")
+        ours[path.name] = (hashlib.sha256(np.load(npy).astype("<f4").tobytes()).hexdigest()
+                           if npy.exists() else None)
+
+    both_fail = sum(1 for n in ref if ref[n] is None and ours[n] is None)
+    both_ok = sum(1 for n in ref if ref[n] is not None and ref[n] == ours[n])
+    bad = [n for n in ref if ref[n] != ours[n]]
+    print(f"{len(files)} variants of {len(sources)} JPEGs (seed {args.seed}): "
+          f"{both_ok} open in both with identical tensors, {both_fail} fail in both, {len(bad)} disagree")
+    for n in bad[:20]:
+        what = ("Pillow fails, clip-rs opens" if ref[n] is None else
+                "Pillow opens, clip-rs fails" if ours[n] is None else "tensors differ")
+        print(f"  {n}: {what}")
+    print(f"files in {scratch}")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
