@@ -32,8 +32,9 @@
 //! EXIF orientation is not applied (the reference's `Image.open` does not).
 //!
 //! Verdicts (which files open and which fail) follow Pillow's, including its rules for
-//! PNG `iCCP`/`zTXt`/`tEXt`/`iTXt` chunks (`png_chunks`), except: a JPEG with a libjpeg
-//! warning and a GIF with a truncated LZW stream are refused (Pillow opens them).
+//! PNG `iCCP`/`zTXt`/`tEXt`/`iTXt` chunks (`png_chunks`) and its JPEG decoder's (damaged
+//! JPEGs: `jpeg_pillow`), except that a GIF with a truncated LZW stream is refused
+//! (Pillow opens it).
 //!
 //! # Untrusted input
 //!
