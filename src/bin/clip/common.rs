@@ -119,19 +119,25 @@ pub fn write_npy(array: &Array2<f32>, out: Option<&PathBuf>) -> anyhow::Result<(
 }
 
 /// Reads stdin as lines split on `\n` only (the newline is not part of the text; a final
-/// newline does not start another text). Each line is its bytes, decoded later so that
-/// invalid UTF-8 can be reported per line.
+/// newline does not start another text, so `"\n"` is one empty text and no input is none,
+/// as in `clip tokenize`). Each line is its bytes, decoded later so that invalid UTF-8 can
+/// be reported per line.
 pub fn read_stdin_lines() -> anyhow::Result<Vec<Vec<u8>>> {
     let mut data = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut data)
         .context("cannot read stdin")?;
+    Ok(split_lines(data))
+}
+
+/// [`read_stdin_lines`]'s split of `data`.
+fn split_lines(mut data: Vec<u8>) -> Vec<Vec<u8>> {
+    if data.is_empty() {
+        return Vec::new();
+    }
     if data.last() == Some(&b'\n') {
         data.pop();
     }
-    if data.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(data.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect())
+    data.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
 }
 
 pub use clip_rs::error_chain;
@@ -149,4 +155,20 @@ pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_lines;
+
+    #[test]
+    fn one_text_per_line_and_an_empty_line_is_a_text() {
+        let split = |s: &str| split_lines(s.as_bytes().to_vec());
+        assert!(split("").is_empty());
+        assert_eq!(split("\n"), vec![b"".to_vec()]);
+        assert_eq!(split("\n\n"), vec![b"".to_vec(), b"".to_vec()]);
+        assert_eq!(split("a\nb"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(split("a\nb\n"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(split("a\r\n"), vec![b"a\r".to_vec()]);
+    }
 }
