@@ -13,7 +13,8 @@
 # Use:  source tools/setup.sh --with-chroma   (exports ORT_DYLIB_PATH and CHROMA_BIN; a sourced
 #                                             script sees its caller's arguments unless given some)
 #  or:  bash tools/setup.sh                   (just installs)
-set -euo pipefail
+# Sourced, it installs in a child bash (whose `set -e` cannot close the calling shell) and
+# only exports here: the caller's shell options are left as they were.
 
 with_chroma=1
 for arg in "$@"; do
@@ -29,6 +30,14 @@ ORT_VERSION="${ORT_VERSION:-1.32.0}"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ort_dir="$repo_root/.ort"
 ort_lib="$ort_dir/libonnxruntime.so.$ORT_VERSION"
+
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+  bash "${BASH_SOURCE[0]}" "$@" || return $?
+  export ORT_DYLIB_PATH="$ort_lib"
+  if [ "$with_chroma" = 1 ]; then export CHROMA_BIN="$repo_root/.venv-tools/bin/chroma"; fi
+  return 0
+fi
+set -euo pipefail
 
 need_apt=()
 for tool in cmake nasm; do
