@@ -128,6 +128,9 @@ fn table() {
             let index = build(rows, dtype);
             let mut rng = Rng(7);
             for t in [1, threads] {
+                if let Err(e) = index.search_with_threads(rng.vector().view(), K, t) {
+                    panic!("search {rows}x{DIM}/{dtype} on {t} threads: {e}");
+                }
                 let mut times: Vec<f64> = (0..22)
                     .map(|_| {
                         let q = rng.vector();
@@ -162,6 +165,10 @@ fn benches(c: &mut Criterion) {
         for dtype in [Dtype::F32, Dtype::F16] {
             let index = build(rows, dtype);
             let q = Rng(9).vector();
+            // An error path would be timed as if it were the work: check one call first.
+            if let Err(e) = index.search(q.view(), K) {
+                panic!("search {rows}x{DIM}/{dtype}: {e}");
+            }
             let mut group = c.benchmark_group(format!("search/{rows}x{DIM}/{dtype}"));
             group.sample_size(10);
             group.throughput(criterion::Throughput::Bytes(
