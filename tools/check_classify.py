@@ -123,7 +123,8 @@ def compare(name: str, ref: np.ndarray, got: dict[str, list[float]], images: lis
     for i, p in enumerate(images):
         row = np.asarray(got[str(p)], dtype=np.float64)
         diff = float(np.abs(row - ref[i]).max())
-        worst = max(worst, diff)
+        # A NaN (or null) probability must fail: max() would keep the previous worst.
+        worst = float("inf") if not np.isfinite(diff) else max(worst, diff)
         s = np.sort(ref[i])[::-1]
         same = int(row.argmax()) == int(ref[i].argmax())
         agree += same

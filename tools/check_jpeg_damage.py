@@ -97,6 +97,7 @@ def main() -> None:
         npy = out_dir / (path.name + ".npy")
         ours[path.name] = (hashlib.sha256(np.load(npy).astype("<f4").tobytes()).hexdigest()
                            if npy.exists() else None)
+        npy.unlink(missing_ok=True)  # 600 kB each: thousands would fill a small disk
 
     both_fail = sum(1 for n in ref if ref[n] is None and ours[n] is None)
     both_ok = sum(1 for n in ref if ref[n] is not None and ref[n] == ours[n])

@@ -17,8 +17,8 @@ clip-anytorch with Pillow 13.0.0 (see tests/data/preprocess/README.md):
 * `long_text.json`: the 10 MB text of the test (generated at test time: a repeated
   sentence) and its truncated reference tokenization.
 
-Used by tests/hostile.rs (library, in-process) and tests/hostile_cli.rs (the `clip` binary
-under `prlimit`/`timeout`).
+Used by clip-preprocess/tests/hostile.rs (library, in-process), tests/hostile_api.rs (the
+`Clip` API) and tests/hostile_cli.rs (the `clip` binary under `prlimit`/`timeout`).
 """
 from __future__ import annotations
 
