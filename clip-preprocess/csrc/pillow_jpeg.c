@@ -26,7 +26,7 @@
 
 #include "jpeglib.h"
 
-/* Results of clip_rs_pillow_jpeg_decode. */
+/* Results of clip_rs_pillow_jpeg. */
 #define CLIP_RS_JPEG_OK 0
 #define CLIP_RS_JPEG_TRUNCATED 1 /* data ran out before the last scanline (Pillow: OSError) */
 #define CLIP_RS_JPEG_ERROR 2     /* libjpeg error, message in `msg` (Pillow: OSError) */
@@ -105,53 +105,31 @@ static int clip_rs_read_header(struct jpeg_decompress_struct *cinfo) {
 }
 
 /*
- * Reads the header of `data` (`len` bytes) as Pillow's decoder does: the image size and
- * its number of components (Pillow's mode: 1 "L", 3 "RGB", 4 "CMYK").
+ * Pillow's decoder on `data` (`len` bytes).
+ *
+ * With `out` NULL, reads the header only and sets `*width`, `*height` and `*components`
+ * (Pillow's mode: 1 "L", 3 "RGB", 4 "CMYK").
+ *
+ * Otherwise decodes into `out`: `*height` rows of `*width * *components` bytes (the sizes
+ * the header gave), `*components` 1 (Pillow's "L": JCS_GRAYSCALE), 3 ("RGB": JCS_RGB) or 4
+ * ("CMYK;I": JCS_CMYK, not inverted here); `out_len` must be at least their product.
+ *
+ * On CLIP_RS_JPEG_ERROR, `msg` (`msg_len` bytes) receives libjpeg's message.
  */
-int clip_rs_pillow_jpeg_header(const unsigned char *data, size_t len, size_t *width,
-                               size_t *height, int *components, char *msg, size_t msg_len) {
+int clip_rs_pillow_jpeg(const unsigned char *data, size_t len, size_t *width, size_t *height,
+                        int *components, unsigned char *out, size_t out_len, char *msg,
+                        size_t msg_len) {
   struct jpeg_decompress_struct cinfo;
   struct clip_rs_error_mgr err;
   struct jpeg_source_mgr src;
 
   if (msg_len > 0) msg[0] = '\0';
-  clip_rs_prepare(&cinfo, &err, &src, data, len);
-  if (setjmp(err.jump)) {
-    clip_rs_copy_message(&err, msg, msg_len);
-    jpeg_destroy_decompress(&cinfo);
-    return CLIP_RS_JPEG_ERROR;
+  if (out != NULL) {
+    /* No local that changes after setjmp below may be read after a longjmp. */
+    size_t row_bytes = *width * (size_t)*components;
+    if (*components != 1 && *components != 3 && *components != 4) return CLIP_RS_JPEG_MISMATCH;
+    if (*height != 0 && row_bytes > out_len / *height) return CLIP_RS_JPEG_MISMATCH;
   }
-  jpeg_create_decompress(&cinfo);
-  cinfo.src = &src;
-  if (clip_rs_read_header(&cinfo) == JPEG_SUSPENDED) {
-    jpeg_destroy_decompress(&cinfo);
-    return CLIP_RS_JPEG_TRUNCATED;
-  }
-  *width = cinfo.image_width;
-  *height = cinfo.image_height;
-  *components = cinfo.num_components;
-  jpeg_destroy_decompress(&cinfo);
-  return CLIP_RS_JPEG_OK;
-}
-
-/*
- * Decodes `data` (`len` bytes) as Pillow 13 does, into `out`: `height` rows of
- * `width * components` bytes, `components` 1 (Pillow's "L": JCS_GRAYSCALE), 3 ("RGB":
- * JCS_RGB) or 4 ("CMYK;I": JCS_CMYK, not inverted here). `out_len` must be at least
- * width * height * components. On CLIP_RS_JPEG_ERROR, `msg` (`msg_len` bytes) receives
- * libjpeg's message.
- */
-int clip_rs_pillow_jpeg_decode(const unsigned char *data, size_t len, unsigned char *out,
-                               size_t out_len, size_t width, size_t height, int components,
-                               char *msg, size_t msg_len) {
-  struct jpeg_decompress_struct cinfo;
-  struct clip_rs_error_mgr err;
-  struct jpeg_source_mgr src;
-  size_t stride = width * (size_t)components;
-
-  if (msg_len > 0) msg[0] = '\0';
-  if (components != 1 && components != 3 && components != 4) return CLIP_RS_JPEG_MISMATCH;
-  if (height != 0 && stride > out_len / height) return CLIP_RS_JPEG_MISMATCH;
   clip_rs_prepare(&cinfo, &err, &src, data, len);
   if (setjmp(err.jump)) {
     /* Every libjpeg call below may land here; cinfo is destroyed once, here. */
@@ -162,16 +140,23 @@ int clip_rs_pillow_jpeg_decode(const unsigned char *data, size_t len, unsigned c
   jpeg_create_decompress(&cinfo);
   cinfo.src = &src;
   if (clip_rs_read_header(&cinfo) == JPEG_SUSPENDED) goto truncated;
+  if (out == NULL) {
+    *width = cinfo.image_width;
+    *height = cinfo.image_height;
+    *components = cinfo.num_components;
+    jpeg_destroy_decompress(&cinfo);
+    return CLIP_RS_JPEG_OK;
+  }
   cinfo.out_color_space =
-      components == 1 ? JCS_GRAYSCALE : (components == 3 ? JCS_RGB : JCS_CMYK);
+      *components == 1 ? JCS_GRAYSCALE : (*components == 3 ? JCS_RGB : JCS_CMYK);
   if (!jpeg_start_decompress(&cinfo)) goto truncated;
-  if (cinfo.output_width != width || cinfo.output_height != height ||
-      cinfo.output_components != components) {
+  if (cinfo.output_width != *width || cinfo.output_height != *height ||
+      cinfo.output_components != *components) {
     jpeg_destroy_decompress(&cinfo);
     return CLIP_RS_JPEG_MISMATCH;
   }
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out + (size_t)cinfo.output_scanline * stride;
+    JSAMPROW row = out + (size_t)cinfo.output_scanline * *width * (size_t)*components;
     if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) goto truncated;
   }
   /* Pillow's state 4: with every scanline read, a suspension here (no EOI) is fine. */

@@ -22,29 +22,21 @@ use std::ffi::{c_char, c_int, CStr};
 use super::error::ImageError;
 
 extern "C" {
-    fn clip_rs_pillow_jpeg_header(
+    /// `csrc/pillow_jpeg.c`: the header only when `out` is null, else the decode.
+    fn clip_rs_pillow_jpeg(
         data: *const u8,
         len: usize,
         width: *mut usize,
         height: *mut usize,
         components: *mut c_int,
-        msg: *mut c_char,
-        msg_len: usize,
-    ) -> c_int;
-    fn clip_rs_pillow_jpeg_decode(
-        data: *const u8,
-        len: usize,
         out: *mut u8,
         out_len: usize,
-        width: usize,
-        height: usize,
-        components: c_int,
         msg: *mut c_char,
         msg_len: usize,
     ) -> c_int;
 }
 
-/// Results of `clip_rs_pillow_jpeg_decode` (csrc/pillow_jpeg.c).
+/// Results of `clip_rs_pillow_jpeg` (csrc/pillow_jpeg.c).
 const OK: c_int = 0;
 const TRUNCATED: c_int = 1;
 const ERROR: c_int = 2;
@@ -79,15 +71,18 @@ pub(crate) fn header(bytes: &[u8]) -> Result<(usize, usize, usize), ImageError> 
     let mut msg: Message = [0; 256];
     let (mut width, mut height, mut components) = (0usize, 0usize, 0 as c_int);
     // SAFETY: `bytes` is a live slice passed with its length, read and never kept; the
-    // three out-pointers are to live locals; `msg` receives a NUL-terminated string of at
-    // most `msg.len()` bytes. The C function catches its own longjmps.
+    // three size pointers are to live locals; with `out` null nothing else is written but
+    // a NUL-terminated string of at most `msg.len()` bytes into `msg`. The C function
+    // catches its own longjmps (none crosses this frame).
     let code = unsafe {
-        clip_rs_pillow_jpeg_header(
+        clip_rs_pillow_jpeg(
             bytes.as_ptr(),
             bytes.len(),
             &mut width,
             &mut height,
             &mut components,
+            std::ptr::null_mut(),
+            0,
             msg.as_mut_ptr(),
             msg.len(),
         )
@@ -122,21 +117,22 @@ pub(crate) fn decode(
         ));
     }
     let mut msg: Message = [0; 256];
+    let (mut width_c, mut height_c, mut components_c) = (width, height, components as c_int);
     // SAFETY: `bytes` and `out` are live slices passed with their lengths; the C function
     // reads at most `bytes.len()` bytes of `bytes`, writes at most `out.len()` bytes of
     // `out` (it checks `width * components * height <= out_len` and that the decoded
-    // size equals `width × height`), and writes a NUL-terminated string of at most
-    // `msg.len()` bytes into `msg`. It keeps no pointer after returning, and catches its
-    // own longjmps (none crosses this frame).
+    // size equals `width × height`), only reads the three size locals, and writes a
+    // NUL-terminated string of at most `msg.len()` bytes into `msg`. It keeps no pointer
+    // after returning, and catches its own longjmps (none crosses this frame).
     let code = unsafe {
-        clip_rs_pillow_jpeg_decode(
+        clip_rs_pillow_jpeg(
             bytes.as_ptr(),
             bytes.len(),
+            &mut width_c,
+            &mut height_c,
+            &mut components_c,
             out.as_mut_ptr(),
             out.len(),
-            width,
-            height,
-            components as c_int,
             msg.as_mut_ptr(),
             msg.len(),
         )
