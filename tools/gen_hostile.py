@@ -216,6 +216,23 @@ def images() -> dict[str, bytes]:
     apng = buf.getvalue()
     apng_iend = apng.index(b"IEND") - 4
     files["apng_bad_ztxt_after_fctl.png"] = apng[:apng_iend] + chunk(b"zTXt", b"k\0\1x") + apng[apng_iend:]
+    # Damaged PNGs, as Pillow reads them: CRCs are checked before the image data only, the
+    # zlib stream's Adler-32 is checked, the chunks may end without an IEND, and the last
+    # IDAT is read as far as it goes.
+    idat_len = struct.unpack(">I", base[idat:idat + 4])[0]
+    idat_crc = idat + 8 + idat_len
+    b = bytearray(base)
+    b[idat_crc] ^= 0x5A
+    files["idat_bad_crc.png"] = bytes(b)
+    b = bytearray(base)
+    b[idat + 8 + idat_len // 2] ^= 0x10
+    b[idat_crc:idat_crc + 4] = struct.pack(">I", zlib.crc32(bytes(b[idat + 4:idat + 8 + idat_len])))
+    files["idat_bad_adler.png"] = bytes(b)
+    text_chunk = chunk(b"tEXt", b"Comment\0hello")
+    files["text_bad_crc.png"] = base[:idat] + text_chunk[:-1] + bytes([text_chunk[-1] ^ 1]) + base[idat:]
+    files["no_iend.png"] = base[:iend]
+    files["garbage_after_idat.png"] = base[:iend] + b"\x00\x01junk"
+    files["cut_in_adler.png"] = base[:idat_crc - 2]
     # iTXt: Pillow inflates a compressed text (flag 1, method 0) up to 1 MiB, fails the file
     # past it, ignores a corrupt stream, another method or text that is not UTF-8, and counts
     # the characters (not bytes) of every text it keeps towards its 64 MiB text memory.

@@ -261,11 +261,21 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Raster, ImageError> {
     // Profiles and text are never used; Pillow's verdicts on them come from
     // `png_chunks`, which inflates them with a bound (the unlimited `bytes` above would
     // let the png crate inflate a profile without one).
-    png_chunks::check(bytes)?;
-    let mut dec =
-        png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: usize::MAX });
-    dec.set_ignore_iccp_chunk(true);
-    dec.set_ignore_text_chunk(true);
+    // Pillow opens a PNG whose chunks end after the image data without an IEND (the file
+    // cut short, a stray non-chunk there); the png crate wants one: it gets a copy of the
+    // file cut there with an IEND added (for these files only).
+    let patched = png_chunks::check(bytes)?;
+    let bytes = patched.as_deref().unwrap_or(bytes);
+    // Checksums as Pillow has them: `png_chunks` checked the CRCs before the image data;
+    // those of the image data and after it are never checked (Pillow reads past them);
+    // the zlib stream's Adler-32 is (zlib checks it; the png crate would skip it).
+    let mut options = png::DecodeOptions::default();
+    options.set_ignore_crc(true);
+    options.set_ignore_adler32(false);
+    options.set_ignore_iccp_chunk(true);
+    options.set_ignore_text_chunk(true);
+    let mut dec = png::Decoder::new_with_options(Cursor::new(bytes), options);
+    dec.set_limits(png::Limits { bytes: usize::MAX });
     dec.set_transformations(png::Transformations::IDENTITY);
     let mut reader = dec.read_info().map_err(png_err)?;
     let (width, height, color, depth, palette) = {

@@ -157,6 +157,12 @@ fn method_and_data(s: &[u8]) -> Option<(u8, &[u8])> {
     }
 }
 
+/// `head`, then `extra`, then an empty `IEND` chunk.
+fn with_iend(head: &[u8], extra: &[u8]) -> Vec<u8> {
+    const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+    [head, extra, &IEND[..]].concat()
+}
+
 /// `s.split(b"\0", 1)` when `s` holds a NUL.
 fn split_at_nul(s: &[u8]) -> Option<(&[u8], &[u8])> {
     let i = s.iter().position(|&b| b == 0)?;
@@ -207,18 +213,37 @@ fn itxt_chars(body: &[u8]) -> Result<Option<usize>, ImageError> {
     Ok(std::str::from_utf8(text).ok().map(|t| t.chars().count()))
 }
 
-/// Checks every `iCCP`, `zTXt`, `tEXt` and `iTXt` chunk of a PNG (`bytes` starts with the
-/// signature) as Pillow does; see the module docs.
-pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
+/// Checks the chunks of a PNG (`bytes` starts with the signature) as Pillow does: the
+/// CRC of every chunk before the image data, and every `iCCP`, `zTXt`, `tEXt` and `iTXt`
+/// chunk; see the module docs.
+///
+/// `Some(bytes)` when Pillow reads the file although its chunks after the image data end
+/// without an `IEND`: the file ends (at a chunk boundary, inside a chunk header or CRC, or
+/// inside the last `IDAT`'s data, which Pillow reads as far as it goes), or a chunk type
+/// there is not four word characters. The png crate wants an `IEND`: the returned copy is
+/// the file up to there, the cut `IDAT` given its real length, and an `IEND` (CRCs from
+/// there on are placeholders: they are not checked, as in Pillow). Whether the image data
+/// that is there suffices stays the decoder's verdict, as in Pillow.
+pub(crate) fn check(bytes: &[u8]) -> Result<Option<Vec<u8>>, ImageError> {
     let mut at = 8usize;
     let mut text_memory = 0usize;
     // From the first IDAT on, Pillow walks the chunks in `load_end`, with its own stops.
     let mut after_idat = false;
     // An APNG with more than one frame (`acTL`): `load_end` stops at its next `fcTL`.
     let mut animated = false;
+    // Where the previous chunk's data ended (its CRC may be cut short).
+    let mut data_end = at;
     loop {
         let Some(header) = bytes.get(at..at.saturating_add(8)) else {
-            return Ok(()); // Pillow: struct.error on the short read, the walk ends.
+            // Pillow: struct.error on the short read, the walk ends.
+            if !after_idat {
+                return Ok(None);
+            }
+            return Ok(Some(if at <= bytes.len() {
+                with_iend(&bytes[..at], &[])
+            } else {
+                with_iend(&bytes[..data_end], &[0; 4])
+            }));
         };
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let kind = &header[4..8];
@@ -227,7 +252,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
         // ends the walk after it.
         if !kind.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
             if after_idat {
-                return Ok(());
+                return Ok(Some(with_iend(&bytes[..at], &[])));
             }
             return Err(chunk_error(
                 &String::from_utf8_lossy(kind),
@@ -236,22 +261,49 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
         }
         after_idat |= kind == b"IDAT";
         if kind == b"IEND" || (after_idat && animated && kind == b"fcTL") {
-            return Ok(());
+            return Ok(None);
         }
         let Some(body) = at
             .checked_add(8)
             .and_then(|start| bytes.get(start..start.checked_add(len)?))
         else {
-            // Before the image data a cut chunk is the png crate's verdict; after it,
-            // Pillow's `_safe_read` raises "Truncated File Read".
+            // Before the image data a cut chunk is the png crate's verdict. An IDAT is
+            // read as far as it goes (`load_read`); any other chunk after the image data
+            // fails in Pillow's `_safe_read` ("Truncated File Read").
+            if kind == b"IDAT" {
+                let data = bytes.get(at + 8..).unwrap_or(&[]);
+                let len = u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes();
+                let chunk = [&len[..], b"IDAT", data, &[0; 4]].concat();
+                return Ok(Some(with_iend(&bytes[..at], &chunk)));
+            }
             if after_idat {
                 return Err(chunk_error(
                     &String::from_utf8_lossy(kind),
                     format!("{len} bytes announced, the file ends first"),
                 ));
             }
-            return Ok(());
+            return Ok(None);
         };
+        // Pillow's `PngStream.crc` after each chunk before the image data (the png crate
+        // skips an ancillary chunk whose CRC fails, and is told not to check the others:
+        // Pillow never checks those of the image data and after it).
+        if !after_idat {
+            let Some(stored) = bytes.get(at + 8 + len..at + 12 + len) else {
+                return Err(chunk_error(
+                    &String::from_utf8_lossy(kind),
+                    "the file ends inside the checksum: broken PNG file".into(),
+                ));
+            };
+            let mut crc = flate2::Crc::new();
+            crc.update(kind);
+            crc.update(body);
+            if crc.sum().to_be_bytes() != stored {
+                return Err(chunk_error(
+                    &String::from_utf8_lossy(kind),
+                    "bad checksum: broken PNG file".into(),
+                ));
+            }
+        }
         match kind {
             b"acTL" if !after_idat => {
                 animated = body
@@ -326,9 +378,10 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
             _ => {}
         }
         // Length, type, data, CRC.
+        data_end = at + 8 + len;
         at = match at.checked_add(12 + len) {
             Some(next) => next,
-            None => return Ok(()),
+            None => return Ok(None),
         };
     }
 }
@@ -344,14 +397,17 @@ mod tests {
         e.finish().unwrap()
     }
 
-    /// A PNG chunk list (signature, the given chunks, IEND); CRCs are not checked here.
+    /// A PNG chunk list (signature, the given chunks, IEND), with their CRCs.
     fn png(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
         let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
         for (kind, body) in chunks.iter().chain([(b"IEND", Vec::new())].iter()) {
             out.extend((body.len() as u32).to_be_bytes());
             out.extend(*kind);
             out.extend(body);
-            out.extend([0; 4]);
+            let mut crc = flate2::Crc::new();
+            crc.update(*kind);
+            crc.update(body);
+            out.extend(crc.sum().to_be_bytes());
         }
         out
     }
@@ -478,6 +534,43 @@ mod tests {
         ]
         .concat();
         assert!(!ok(&vec![(b"iTXt", keyless); 65]));
+    }
+
+    #[test]
+    fn checksums_before_the_image_data_are_pillows() {
+        let good = png(&[(b"tEXt", b"k\0v".to_vec())]);
+        assert_eq!(check(&good).ok(), Some(None));
+        // A bad CRC on an ancillary chunk before IDAT fails (the png crate skips it).
+        let mut bad = good.clone();
+        let crc_at = 8 + 8 + 3;
+        bad[crc_at] ^= 1;
+        assert!(check(&bad).is_err());
+        // After IDAT, CRCs are not looked at; a missing IEND is reported with its offset.
+        let mut after = png(&[(b"IDAT", vec![1, 2, 3]), (b"tEXt", b"k\0v".to_vec())]);
+        let idat_crc = 8 + 8 + 3;
+        after[idat_crc] ^= 1;
+        assert_eq!(check(&after).ok(), Some(None));
+        let cut = after.len() - 12;
+        let patched = |b: &[u8]| check(b).ok().flatten();
+        assert_eq!(patched(&after[..cut]), Some(after.clone()));
+        assert_eq!(patched(&after[..cut + 5]), Some(after.clone()));
+        // Cut inside the tEXt's CRC after the image data: a placeholder CRC, then IEND.
+        let mut expected = after[..cut - 4].to_vec();
+        expected.extend([0; 4]);
+        expected.extend(&after[cut..]);
+        assert_eq!(patched(&after[..cut - 2]), Some(expected));
+        // Cut inside the IDAT's data: the IDAT as far as it goes.
+        let idat = png(&[(b"IDAT", vec![1, 2, 3, 4])]);
+        let mut expected = idat[..8].to_vec();
+        expected.extend([0, 0, 0, 2]);
+        expected.extend(b"IDAT\x01\x02");
+        expected.extend([0; 4]);
+        expected.extend(&idat[idat.len() - 12..]);
+        assert_eq!(patched(&idat[..8 + 8 + 2]), Some(expected));
+        // A cut tEXt after the image data fails (Pillow's _safe_read).
+        assert!(check(&after[..cut - 6]).is_err());
+        // The file ending inside a checksum before the image data fails.
+        assert!(check(&good[..good.len() - 14]).is_err());
     }
 
     #[test]

@@ -1,30 +1,69 @@
 #!/usr/bin/env python3
-"""Damaged JPEGs: clip-rs's verdict and tensor against Pillow's, over many variants.
+"""Damaged images: clip-rs's verdict and tensor against Pillow's, over many variants.
 
-    /work/venv/bin/python tools/check_jpeg_damage.py --clip target/release/clip [--per-file 40] [--seed 0]
+    /work/venv/bin/python tools/check_damage.py --clip target/release/clip [--format jpeg|png|all] [--per-file 40] [--seed 0]
 
 From each JPEG of tests/data/images (baseline 4:2:0 / 4:2:2 / 4:4:4 / 4:1:1 / 4:4:0,
 progressive, restart intervals, grayscale, CMYK) it writes variants into a scratch folder:
 cut at random points (and just before / inside the EOI marker), with random bytes
-overwritten, with garbage inserted before a marker, with the EOI removed. The reference
-verdict is `clip.clip._transform(224)(Image.open(path))` (Pillow 13); clip-rs's is
-`clip preprocess` on the same files. Every variant must agree: both fail, or both
-succeed with bit-identical tensors. Prints the counts and the first disagreements; exits
-non-zero on any.
+overwritten, with garbage inserted before a marker, with markers inserted into the scan
+data, with the EOI removed. From each PNG under 300 kB (every mode and bit depth of the
+corpus): cut at random points and 1–24 bytes before the end, random bytes overwritten, the
+IEND chunk removed, a bit of
+the image data flipped with the chunk's CRC made right again (only zlib's Adler-32 can
+tell), a byte of the image data's CRC flipped (Pillow never reads it), garbage after the
+image data. The reference verdict is `clip.clip._transform(224)(Image.open(path))`
+(Pillow 13); clip-rs's is `clip preprocess` on the same files. Every variant must agree:
+both fail, or both succeed with bit-identical tensors. Prints the counts and the first
+disagreements; exits non-zero on any.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import random
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def png_variants(data: bytes, rng: random.Random, n: int) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    iend = data.rfind(b"IEND") - 4
+    idat = data.find(b"IDAT") - 4
+    idat_len = struct.unpack(">I", data[idat:idat + 4])[0]
+    idat_crc = idat + 8 + idat_len
+    out["no_iend"] = data[:iend]
+    out["no_iend_plus3"] = data[:iend] + b"\0\0\0"
+    out["garbage_after_idat"] = data[:iend] + b"\x00\x01\x02-junk" + data[iend:]
+    b = bytearray(data)
+    b[idat_crc] ^= 0x5A
+    out["idat_crc"] = bytes(b)
+    for k in (1, 2, 3, 4, 5, 8, 12, 13, 14, 15, 16, 17, 18, 20, 24):  # IEND, CRC, adler32
+        out[f"cut_end_{k}"] = data[:-k]
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:  # cut anywhere after the signature
+            at = rng.randrange(9, len(data))
+            out[f"cut_{at}"] = data[:at]
+        elif kind == 1:  # overwrite a few bytes anywhere after the signature
+            b = bytearray(data)
+            for _ in range(rng.randint(1, 3)):
+                b[rng.randrange(8, len(data))] = rng.randrange(256)
+            out[f"flip_{i}"] = bytes(b)
+        else:  # one bit of the first IDAT's data, its CRC made right again
+            b = bytearray(data)
+            b[idat + 8 + rng.randrange(max(idat_len, 1))] ^= 1 << rng.randrange(8)
+            b[idat_crc:idat_crc + 4] = struct.pack(">I", zlib.crc32(bytes(b[idat + 4:idat + 8 + idat_len])))
+            out[f"zlib_{i}"] = bytes(b)
+    return out
 
 
 def variants(data: bytes, rng: random.Random, n: int) -> dict[str, bytes]:
@@ -60,6 +99,7 @@ def main() -> None:
     ap.add_argument("--per-file", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scratch", type=Path, default=None)
+    ap.add_argument("--format", choices=["jpeg", "png", "all"], default="all")
     args = ap.parse_args()
 
     from PIL import Image
@@ -71,11 +111,16 @@ def main() -> None:
     src_dir, out_dir = scratch / "in", scratch / "out"
     src_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sources = sorted(p for p in (ROOT / "tests/data/images").glob("*.jpg") if not p.name.startswith("png_"))
+    images = ROOT / "tests/data/images"
+    jpegs = sorted(p for p in images.glob("*.jpg") if not p.name.startswith("png_"))
+    pngs = sorted(p for p in images.glob("*.png") if p.stat().st_size < 300_000)
+    sources = ((jpegs if args.format in ("jpeg", "all") else [])
+               + (pngs if args.format in ("png", "all") else []))
     files: list[Path] = []
     for src in sources:
-        for name, data in variants(src.read_bytes(), rng, args.per_file).items():
-            path = src_dir / f"{src.stem}__{name}.jpg"
+        make = png_variants if src.suffix == ".png" else variants
+        for name, data in make(src.read_bytes(), rng, args.per_file).items():
+            path = src_dir / f"{src.stem}__{name}{src.suffix}"
             path.write_bytes(data)
             files.append(path)
 
@@ -102,7 +147,7 @@ def main() -> None:
     both_fail = sum(1 for n in ref if ref[n] is None and ours[n] is None)
     both_ok = sum(1 for n in ref if ref[n] is not None and ref[n] == ours[n])
     bad = [n for n in ref if ref[n] != ours[n]]
-    print(f"{len(files)} variants of {len(sources)} JPEGs (seed {args.seed}): "
+    print(f"{len(files)} variants of {len(sources)} images ({args.format}, seed {args.seed}): "
           f"{both_ok} open in both with identical tensors, {both_fail} fail in both, {len(bad)} disagree")
     for n in bad[:20]:
         what = ("Pillow fails, clip-rs opens" if ref[n] is None else
