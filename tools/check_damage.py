@@ -73,6 +73,10 @@ def variants(data: bytes, rng: random.Random, n: int) -> dict[str, bytes]:
     out["half_eoi"] = data[:-1]
     out["cut_m4"] = data[:-4]
     sos = data.find(b"\xff\xda")
+    # Damage between header segments (reaches the header fallback): junk before the SOF.
+    sof = next((data.find(m) for m in (b"\xff\xc0", b"\xff\xc1", b"\xff\xc2") if data.find(m) > 0), -1)
+    if sof > 0:
+        out["junk_before_sof"] = data[:sof] + b"\x00\x11\x22" + data[sof:]
     for i in range(n):
         kind = i % 4
         if kind == 0:  # cut anywhere after the first scan starts
@@ -135,14 +139,25 @@ def main() -> None:
             ref[path.name] = None
 
     # clip-rs, one process over every file (a failing input is named, the rest go on).
-    subprocess.run([str(args.clip), "preprocess", "--threads", "2", "--out", str(out_dir), *map(str, files)],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    # A crash (signal, panic, abort) must not pass as "fails in both": the exit status is
+    # 0 or 1, and every input without an output is named on stderr as failing.
+    for stale in out_dir.glob("*.npy"):
+        stale.unlink()  # a reused --scratch must not lend an earlier run's outputs
+    run = subprocess.run([str(args.clip), "preprocess", "--threads", "2", "--out", str(out_dir),
+                          *map(str, files)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, errors="replace", check=False)
+    if run.returncode not in (0, 1) or "panicked" in run.stderr:
+        sys.exit(f"clip preprocess crashed (exit status {run.returncode}):\n{run.stderr[-2000:]}")
     ours: dict[str, str | None] = {}
     for path in files:
         npy = out_dir / (path.name + ".npy")
-        ours[path.name] = (hashlib.sha256(np.load(npy).astype("<f4").tobytes()).hexdigest()
-                           if npy.exists() else None)
-        npy.unlink(missing_ok=True)  # 600 kB each: thousands would fill a small disk
+        if npy.exists():
+            ours[path.name] = hashlib.sha256(np.load(npy).astype("<f4").tobytes()).hexdigest()
+            npy.unlink()  # 600 kB each: thousands would fill a small disk
+        elif f"cannot preprocess {path}:" in run.stderr:
+            ours[path.name] = None
+        else:
+            sys.exit(f"{path.name}: no output and not named as failing: did clip preprocess stop early?")
 
     both_fail = sum(1 for n in ref if ref[n] is None and ours[n] is None)
     both_ok = sum(1 for n in ref if ref[n] is not None and ref[n] == ours[n])
