@@ -6,8 +6,9 @@
 From each JPEG of tests/data/images (baseline 4:2:0 / 4:2:2 / 4:4:4 / 4:1:1 / 4:4:0,
 progressive, restart intervals, grayscale, CMYK) it writes variants into a scratch folder:
 cut at random points (and just before / inside the EOI marker), with random bytes
-overwritten, with garbage inserted before a marker, with markers inserted into the scan
-data, with the EOI removed. From each PNG under 300 kB (every mode and bit depth of the
+overwritten (in the scan data and in the header segments), with garbage inserted before a
+marker, with markers inserted into the scan data, with junk or a TEM marker between header
+segments, with a 12-bit precision claimed, with the EOI removed. From each PNG under 300 kB (every mode and bit depth of the
 corpus): cut at random points and 1–24 bytes before the end, random bytes overwritten, the
 IEND chunk removed, a bit of
 the image data flipped with the chunk's CRC made right again (only zlib's Adler-32 can
@@ -77,8 +78,16 @@ def variants(data: bytes, rng: random.Random, n: int) -> dict[str, bytes]:
     sof = next((data.find(m) for m in (b"\xff\xc0", b"\xff\xc1", b"\xff\xc2") if data.find(m) > 0), -1)
     if sof > 0:
         out["junk_before_sof"] = data[:sof] + b"\x00\x11\x22" + data[sof:]
+        out["tem_before_sof"] = data[:sof] + b"\x00\x11\xff\x01" + data[sof:]
+        out["precision_12"] = data[:sof + 4] + b"\x0c" + data[sof + 5:]
     for i in range(n):
-        kind = i % 4
+        kind = i % 5
+        if kind == 4:  # overwrite a byte or two of the header segments (before the scan)
+            b = bytearray(data)
+            for _ in range(rng.randint(1, 2)):
+                b[rng.randrange(3, sos)] = rng.choice([0x00, 0x01, 0xFF, 0x08, 0x0C, rng.randrange(256)])
+            out[f"header_{i}"] = bytes(b)
+            continue
         if kind == 0:  # cut anywhere after the first scan starts
             at = rng.randrange(max(sos, 2), len(data))
             out[f"cut_{at}"] = data[:at]

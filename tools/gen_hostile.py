@@ -118,6 +118,14 @@ def images() -> dict[str, bytes]:
     files["garbage_before_eoi.jpg"] = jpg[:-2] + b"\x00\x11" * 40 + jpg[-2:]
     files["marker_in_scan.jpg"] = jpg[:scan] + b"\xff\xd3" + jpg[scan:]
     files["cut_last_row.jpg"] = jpg[:-12]
+    # Header segments that Pillow's Python-level walk (`JpegImageFile._open`) refuses
+    # although libjpeg decodes them: a TEM marker between segments, a JFIF segment too
+    # short for its version field, a quantization segment that is not whole tables.
+    sof_at = jpg.index(b"\xff\xc0")
+    files["tem_in_header.jpg"] = jpg[:sof_at] + b"\x00\x11\xff\x01" + jpg[sof_at:]
+    files["short_jfif.jpg"] = jpg[:2] + b"\xff\xe0\x00\x07JFIF\x00" + jpg[2:]
+    dqt_at = jpg.index(b"\xff\xdb")
+    files["dqt_partial_table.jpg"] = jpg[:dqt_at] + b"\xff\xdb\x00\x12" + bytes(16) + jpg[dqt_at:]
     # Decompression bombs: headers claiming far more than Pillow's 178,956,970 pixels.
     files["bomb.png"] = png_header(0x7FFFFFFF, 0x7FFFFFFF) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
     files["bomb_rgba16.png"] = png_header(20000, 20000, 6, 16) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")

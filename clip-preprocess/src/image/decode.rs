@@ -24,6 +24,7 @@ use std::io::Cursor;
 use std::ops::Range;
 
 use super::error::ImageError;
+use super::jpeg_markers;
 use super::jpeg_pillow;
 use super::jpeg_window;
 use super::png_chunks;
@@ -116,6 +117,8 @@ fn decode_jpeg(
     columns_read: Option<ColumnsRead<'_>>,
 ) -> Result<Decoded, ImageError> {
     use turbojpeg::{Colorspace, PixelFormat, ScalingFactor};
+    // Pillow's Python-level header walk refuses some files libjpeg decodes.
+    jpeg_markers::check(bytes)?;
     let mut dec = turbojpeg::Decompressor::new().map_err(jpeg_err)?;
     let header = match dec.read_header(bytes) {
         Ok(header) => header,

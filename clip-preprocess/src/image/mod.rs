@@ -47,6 +47,7 @@ mod convert;
 mod crop;
 mod decode;
 mod error;
+mod jpeg_markers;
 mod jpeg_pillow;
 mod jpeg_window;
 mod normalize;
