@@ -214,6 +214,18 @@ def images() -> dict[str, bytes]:
     files["ztxt_1mib_plus1_badsum.png"] = before_idat(
         b"zTXt", b"Comment\0\0" + flip_last(zlib.compress(b"a" * (mib + 1), 9)))
     files["ztxt_over_nosum.png"] = before_idat(b"zTXt", b"Comment\0\0" + zlib.compress(b"a" * (mib + 100), 9)[:-4])
+    # A stream of more than 1 MiB cut short: Pillow refuses it only if input is left where
+    # zlib stops at the bound (its `unconsumed_tail`). `at` is that position.
+    long_stream = zlib.compress(bytes(range(256)) * (3 * mib // 256), 9)
+    lo, hi = 0, len(long_stream)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(zlib.decompressobj().decompress(long_stream[:mid], mib)) >= mib:
+            hi = mid
+        else:
+            lo = mid + 1
+    for name, cut in (("ztxt_cut_at_bound.png", lo), ("ztxt_cut_past_bound.png", lo + 3)):
+        files[name] = before_idat(b"zTXt", b"Comment\0\0" + long_stream[:cut])
     # Where Pillow's load_end stops walking after the image data: a chunk type that is not
     # four word characters, the next fcTL of an animated PNG; a chunk cut short fails.
     files["bad_type_before_idat.png"] = before_idat(b"ab-d", b"")

@@ -5,8 +5,8 @@
 //! unlimited for large photos (see `decode_png`): a few-KB file whose profile inflates
 //! to gigabytes would be held in memory. It is told to skip `iCCP` and text chunks
 //! instead, and this module reproduces what Pillow 13's `PngImagePlugin` decides about
-//! them, inflating at most 2 × `MAX_TEXT_CHUNK` per chunk into a small scratch buffer
-//! (nothing is kept: CLIP never uses profiles or text):
+//! them, inflating at most `MAX_TEXT_CHUNK` per chunk into a small scratch buffer (nothing
+//! is kept: CLIP never uses profiles or text):
 //! * `iCCP`: a compression method other than 0 fails the file (`SyntaxError`); a
 //!   profile that inflates to more than `MAX_TEXT_CHUNK` (1 MiB) fails it (`ValueError`);
 //!   a corrupt zlib stream is ignored (Pillow: `icc_profile = None`).
@@ -43,55 +43,53 @@ enum Inflated {
     /// (Python does not complain about an unfinished stream), or the output reached the
     /// bound with no input left over.
     Len(usize),
-    /// The output reached `MAX_TEXT_CHUNK` with input left over and more output in it
-    /// (Python: a non-empty `unconsumed_tail`, which Pillow refuses).
+    /// The output reached `MAX_TEXT_CHUNK` with input left over (Python: a non-empty
+    /// `unconsumed_tail`, which Pillow refuses).
     TooLarge,
     /// Not a valid zlib stream (bad header, bad block, bad Adler-32) before the bound.
     Corrupt,
 }
 
-/// Inflates `data` as Python's `decompress(data, MAX_TEXT_CHUNK)` judges it, into a small
-/// scratch buffer, inflating at most 2 × `MAX_TEXT_CHUNK`. `sink` sees each piece of
-/// Python's output (the first `MAX_TEXT_CHUNK` bytes at most), in order; nothing else is
-/// kept.
+/// Inflates `data` as Python's `decompress(data, MAX_TEXT_CHUNK)` does: zlib (here
+/// zlib-rs, a port of it that reads its input the same way) with `Z_SYNC_FLUSH`, output
+/// capped at the bound, into a small scratch buffer. `sink` sees each piece of the output
+/// (at most `MAX_TEXT_CHUNK` bytes in all), in order; nothing else is kept.
 ///
-/// zlib stops writing at the bound and leaves the input it has not read yet in
-/// `unconsumed_tail`; Pillow refuses the chunk when that is not empty. zlib reads the
-/// input only as far as the next symbol it cannot write, and the Adler-32 trailer only
-/// after the last block, so with more output pending at the bound a complete stream
-/// (trailer there, right or wrong) or one that goes on for long always leaves input
-/// unread, while a stream cut short before its trailer may leave none. The cases are
-/// told apart by inflating on (without keeping anything) to the stream's end, its
-/// input's end, or 1 MiB further, whichever comes first. miniz's own input accounting
-/// cannot stand in for zlib's: it reads ahead.
+/// Pillow refuses the chunk when input is left where zlib stopped at the bound. zlib stops
+/// reading where it stops writing (after decoding the symbol it has no room for), so
+/// `total_in` there is Python's position; a stream that ends exactly at the bound is read
+/// to its end in the same call, as in zlib.
 fn inflate_bounded(data: &[u8], mut sink: impl FnMut(&[u8])) -> Inflated {
-    let mut inflater = flate2::Decompress::new(true);
+    let mut inflater = zlib_rs::Inflate::new(true, 15);
     let mut scratch = vec![0u8; 32 * 1024];
     // `total_in` counts bytes taken from `data`, so it never exceeds `data.len()`.
-    let rest = |inflater: &flate2::Decompress| {
-        let consumed = usize::try_from(inflater.total_in()).unwrap_or(data.len());
-        &data[consumed.min(data.len())..]
+    let consumed = |inflater: &zlib_rs::Inflate| {
+        usize::try_from(inflater.total_in()).map_or(data.len(), |n| n.min(data.len()))
     };
     let produced =
-        |inflater: &flate2::Decompress| usize::try_from(inflater.total_out()).unwrap_or(usize::MAX);
-    // Up to the bound: an error here is zlib's error too.
+        |inflater: &zlib_rs::Inflate| usize::try_from(inflater.total_out()).unwrap_or(usize::MAX);
     loop {
-        let before = (inflater.total_in(), inflater.total_out());
         let room = MAX_TEXT_CHUNK
             .saturating_sub(produced(&inflater))
             .min(scratch.len());
         if room == 0 {
-            break;
+            // At the bound: Python stops calling inflate here.
+            return if consumed(&inflater) < data.len() {
+                Inflated::TooLarge
+            } else {
+                Inflated::Len(MAX_TEXT_CHUNK)
+            };
         }
+        let before = (inflater.total_in(), inflater.total_out());
         let status = inflater.decompress(
-            rest(&inflater),
+            &data[consumed(&inflater)..],
             &mut scratch[..room],
-            flate2::FlushDecompress::None,
+            zlib_rs::InflateFlush::SyncFlush,
         );
         // What this call wrote, at most `room` bytes (total_out only grows).
         let written = usize::try_from(inflater.total_out() - before.1).unwrap_or(room);
         match status {
-            Ok(flate2::Status::StreamEnd) => {
+            Ok(zlib_rs::Status::StreamEnd) => {
                 sink(&scratch[..written.min(room)]);
                 return Inflated::Len(produced(&inflater));
             }
@@ -100,42 +98,6 @@ fn inflate_bounded(data: &[u8], mut sink: impl FnMut(&[u8])) -> Inflated {
         }
         if (inflater.total_in(), inflater.total_out()) == before {
             return Inflated::Len(produced(&inflater)); // input ran out: no complaint
-        }
-    }
-    // At the bound: what zlib reaches without writing (the end of the stream, its checksum
-    // and an error in it) it reaches here too; one more byte of output is "more pending".
-    let mut probe = [0u8; 1];
-    while produced(&inflater) == MAX_TEXT_CHUNK {
-        let before = (inflater.total_in(), inflater.total_out());
-        match inflater.decompress(rest(&inflater), &mut probe, flate2::FlushDecompress::None) {
-            // Past the bound in the same call (miniz writes the byte, then meets the end
-            // or the bad checksum): zlib had stopped at the bound with the trailer unread.
-            Ok(flate2::Status::StreamEnd) | Err(_) if produced(&inflater) > MAX_TEXT_CHUNK => {
-                return Inflated::TooLarge
-            }
-            Ok(flate2::Status::StreamEnd) => return Inflated::Len(MAX_TEXT_CHUNK),
-            Ok(_) => {}
-            Err(_) => return Inflated::Corrupt,
-        }
-        if (inflater.total_in(), inflater.total_out()) == before {
-            return Inflated::Len(MAX_TEXT_CHUNK);
-        }
-    }
-    // More output pending: did zlib leave input unread at the bound?
-    loop {
-        let before = (inflater.total_in(), inflater.total_out());
-        match inflater.decompress(rest(&inflater), &mut scratch, flate2::FlushDecompress::None) {
-            // A trailer (right or wrong) was still to be read at the bound.
-            Ok(flate2::Status::StreamEnd) | Err(_) => return Inflated::TooLarge,
-            Ok(_) => {}
-        }
-        if (inflater.total_in(), inflater.total_out()) == before {
-            // Cut short before its trailer: zlib may have read it all by the bound.
-            return Inflated::Len(MAX_TEXT_CHUNK);
-        }
-        if produced(&inflater) > 2 * MAX_TEXT_CHUNK {
-            // A further MiB needs far more input than zlib reads past the bound.
-            return Inflated::TooLarge;
         }
     }
 }
@@ -294,10 +256,8 @@ pub(crate) fn check(bytes: &[u8]) -> Result<Option<Vec<u8>>, ImageError> {
                     "the file ends inside the checksum: broken PNG file".into(),
                 ));
             };
-            let mut crc = flate2::Crc::new();
-            crc.update(kind);
-            crc.update(body);
-            if crc.sum().to_be_bytes() != stored {
+            let crc = zlib_rs::crc32::crc32(zlib_rs::crc32::crc32(0, kind), body);
+            if crc.to_be_bytes() != stored {
                 return Err(chunk_error(
                     &String::from_utf8_lossy(kind),
                     "bad checksum: broken PNG file".into(),
