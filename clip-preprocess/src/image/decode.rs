@@ -178,20 +178,24 @@ fn decode_jpeg(
         height,
         format,
     };
-    if let Err(turbo) = dec.decompress(bytes, image) {
+    if dec.decompress(bytes, image).is_err() {
         // TurboJPEG fails on any libjpeg warning and on data that ends anywhere; Pillow
         // does neither (see `jpeg_pillow`). Its calls, run again, give Pillow's verdict.
         // A scaled (throughput) decode is redone at full size, where that applies.
         if min_side.is_some() {
-            drop(turbo);
             return decode_jpeg(bytes, limits, None, None);
         }
         jpeg_pillow::decode(bytes, width, height, channels, data.as_mut_slice())?;
     }
+    Ok(whole_jpeg(mode, width, height, data))
+}
+
+/// A whole-width JPEG raster from libjpeg's pixels (CMYK in its polarity).
+fn whole_jpeg(mode: Mode, width: usize, height: usize, mut data: Vec<u8>) -> Decoded {
     if mode == Mode::Cmyk {
         invert(&mut data);
     }
-    Ok(Decoded::whole(Raster::new_u8(mode, width, height, data)))
+    Decoded::whole(Raster::new_u8(mode, width, height, data))
 }
 
 /// The whole JPEG through Pillow's own libjpeg calls (`jpeg_pillow`), header included:
@@ -212,10 +216,7 @@ fn decode_jpeg_as_pillow(bytes: &[u8], limits: &Limits) -> Result<Decoded, Image
     };
     let mut data = super::scratch::take_for_overwrite(pixel_len(width, height, components)?);
     jpeg_pillow::decode(bytes, width, height, components, data.as_mut_slice())?;
-    if mode == Mode::Cmyk {
-        invert(&mut data);
-    }
-    Ok(Decoded::whole(Raster::new_u8(mode, width, height, data)))
+    Ok(whole_jpeg(mode, width, height, data))
 }
 
 /// Pillow's JPEG plugin always reads 4-component files as "CMYK;I" ("assume adobe

@@ -42,9 +42,10 @@ fn be16(s: &[u8], at: usize) -> Option<usize> {
 
 /// Walks the markers of `bytes` (which start with `FF D8 FF`) as `_open` does.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
-    // `_open` has read 3 bytes and restarts from the `FF` it saw.
+    // `_open` has read 3 bytes and restarts from the `FF` it saw; `current` is the first
+    // byte of its `s` (None: the file has ended).
     let mut at = 3usize;
-    let mut s: Vec<u8> = vec![0xFF];
+    let mut current = Some(0xFF);
     let mut icc_chunks: Vec<&[u8]> = Vec::new();
     let read = |n: usize, at: &mut usize| -> &[u8] {
         let start = (*at).min(bytes.len());
@@ -52,16 +53,16 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
         *at = end;
         &bytes[start..end]
     };
-    while let Some(&first) = s.first() {
+    let next = |at: &mut usize| read(1, at).first().copied();
+    while let Some(first) = current {
         if first != 0xFF {
-            s = read(1, &mut at).to_vec(); // non-0xFF junk is skipped
+            current = next(&mut at); // non-0xFF junk is skipped
             continue;
         }
-        s.extend_from_slice(read(1, &mut at));
-        if s.len() < 2 {
+        let Some(second) = next(&mut at) else {
             break;
-        }
-        let marker = u16::from_be_bytes([s[0], s[1]]);
+        };
+        let marker = u16::from_be_bytes([first, second]);
         match known(marker) {
             Some(has_segment) => {
                 if has_segment {
@@ -80,12 +81,12 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImageError> {
                 if marker == 0xFFDA {
                     break; // start of scan: the decoder takes over
                 }
-                s = read(1, &mut at).to_vec();
+                current = next(&mut at);
             }
             // A padded marker or junk, or an escaped 0xFF: move on.
-            None if marker == 0xFFFF => s = vec![0xFF],
-            None if marker == 0xFF00 => s = read(1, &mut at).to_vec(),
-            None => return Err(fail(format!("no marker found (FF{:02X})", s[1]))),
+            None if marker == 0xFFFF => current = Some(0xFF),
+            None if marker == 0xFF00 => current = next(&mut at),
+            None => return Err(fail(format!("no marker found (FF{second:02X})"))),
         }
     }
     Ok(())

@@ -119,6 +119,18 @@ fn method_and_data(s: &[u8]) -> Option<(u8, &[u8])> {
     }
 }
 
+/// Pillow's `check_text_memory`: `len` more of text, refused past `MAX_TEXT_MEMORY`.
+fn count_text(text_memory: &mut usize, len: usize) -> Result<(), ImageError> {
+    *text_memory = text_memory.saturating_add(len);
+    if *text_memory > MAX_TEXT_MEMORY {
+        return Err(chunk_error(
+            "text",
+            format!("more than {MAX_TEXT_MEMORY} bytes of text in the file"),
+        ));
+    }
+    Ok(())
+}
+
 /// `head`, then `extra`, then an empty `IEND` chunk.
 fn with_iend(head: &[u8], extra: &[u8]) -> Vec<u8> {
     const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
@@ -288,10 +300,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<Option<Vec<u8>>, ImageError> {
             }
             b"zTXt" | b"tEXt" => {
                 // Pillow: `k, v = s.split(b"\0", 1)`, else `k = s, v = b""`.
-                let (key, value) = match body.iter().position(|&b| b == 0) {
-                    Some(i) => (&body[..i], &body[i + 1..]),
-                    None => (body, &[][..]),
-                };
+                let (key, value) = split_at_nul(body).unwrap_or((body, &[]));
                 let value_len = if kind == b"tEXt" {
                     value.len()
                 } else {
@@ -315,24 +324,12 @@ pub(crate) fn check(bytes: &[u8]) -> Result<Option<Vec<u8>>, ImageError> {
                     }
                 };
                 if !key.is_empty() {
-                    text_memory = text_memory.saturating_add(value_len);
-                    if text_memory > MAX_TEXT_MEMORY {
-                        return Err(chunk_error(
-                            "text",
-                            format!("more than {MAX_TEXT_MEMORY} bytes of text in the file"),
-                        ));
-                    }
+                    count_text(&mut text_memory, value_len)?;
                 }
             }
             b"iTXt" => {
                 if let Some(chars) = itxt_chars(body)? {
-                    text_memory = text_memory.saturating_add(chars);
-                    if text_memory > MAX_TEXT_MEMORY {
-                        return Err(chunk_error(
-                            "text",
-                            format!("more than {MAX_TEXT_MEMORY} bytes of text in the file"),
-                        ));
-                    }
+                    count_text(&mut text_memory, chars)?;
                 }
             }
             _ => {}

@@ -226,7 +226,6 @@ pub fn model_id(args: &ModelArgs, clip: &clip_rs::Clip) -> anyhow::Result<ModelI
     Ok(ModelId::from_config(clip.config()).with_weight_files([&files.visual, &files.textual])?)
 }
 
-/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
 /// Decodes `jobs` on worker threads and embeds them in batches as they arrive.
 fn embed_all(
     clip: &clip_rs::Clip,
